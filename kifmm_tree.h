@@ -1,0 +1,921 @@
+/* kifmm_tree.h - adaptive, 2:1-balanced linear octree with FMM interaction lists.
+   Part of kifmm (https://example.invalid/kifmm), MIT licence at the end of this file.
+
+   USAGE
+     Standalone:  #define KIFMM_TREE_IMPLEMENTATION before including this file in one .c file.
+     With kifmm:  #define KIFMM_IMPLEMENTATION and include "kifmm.h" (it includes this file).
+
+   WHAT IT HOLDS
+     Morton keys: uint64_t, the anchor interleaved at the finest level KIFMM_MAX_DEPTH (3 bits per
+     level, x highest) shifted left by 5, the level in the low 5 bits. Sorting keys as integers gives
+     depth-first pre-order: a parent sorts before its descendants, which form one contiguous range.
+
+     kifmm_tree: points sorted into Morton order (structure-of-arrays copies plus the permutation back
+     to the caller's order), boxes stored level by level (key-sorted within a level, the 8 children of
+     a split box contiguous), the box's source and target ranges in the sorted arrays, colleagues,
+     and the U, V, W, X lists in CSR form with the V pairs of each level grouped by transfer vector.
+
+     Every buffer comes from the caller's kifmm_allocator (all-zero = aligned malloc/free).
+*/
+#ifndef KIFMM_TREE_H
+#define KIFMM_TREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- types shared by the three kifmm headers ---------------------------------------------- */
+#ifndef KIFMM_COMMON_TYPES
+#define KIFMM_COMMON_TYPES
+
+#if defined(__GNUC__) || defined(__clang__)
+#define KIFMM__UNUSED __attribute__((unused))
+#else
+#define KIFMM__UNUSED
+#endif
+
+#ifdef KIFMM_STATIC
+#define KIFMM_DEF static KIFMM__UNUSED
+#else
+#define KIFMM_DEF extern
+#endif
+
+typedef enum kifmm_status {
+    KIFMM_OK = 0,
+    KIFMM_ERR_INVALID_ARGUMENT,   /* NULL where data is required, bad config value */
+    KIFMM_ERR_NONFINITE_INPUT,    /* NaN or Inf in coordinates or charges */
+    KIFMM_ERR_OUT_OF_MEMORY,      /* the allocator returned NULL */
+    KIFMM_ERR_NUMERICAL           /* a factorisation failed (should never happen for Laplace) */
+} kifmm_status;
+
+typedef struct kifmm_allocator {          /* set both functions or neither */
+    void *(*alloc_fn)(size_t size, size_t alignment, void *user);  /* NULL on failure */
+    void  (*free_fn)(void *ptr, size_t size, void *user);          /* size as allocated; accepts NULL */
+    void  *user;
+} kifmm_allocator;             /* all-zero = the library's aligned malloc/free */
+
+typedef struct kifmm_logger {             /* optional; silent when NULL */
+    void (*log_fn)(kifmm_status status, const char *message, void *user);
+    void  *user;
+} kifmm_logger;
+
+/* Internal allocation: 64-byte aligned, never zero-sized (0 is rounded up so that NULL always
+   means failure); the same size must be passed back to kifmm__free. */
+KIFMM_DEF void *kifmm__alloc(const kifmm_allocator *a, size_t bytes);
+KIFMM_DEF void  kifmm__free(const kifmm_allocator *a, void *p, size_t bytes);
+KIFMM_DEF double kifmm__now(void);        /* wall-clock seconds */
+#endif /* KIFMM_COMMON_TYPES */
+
+/* ---- keys -------------------------------------------------------------------------------- */
+#define KIFMM_MAX_DEPTH 19                 /* 19 levels x 3 bits + 5 level bits = 62 bits */
+#define KIFMM_NUM_TRANSFER 316             /* V-list offsets: [-3,3]^3 minus [-1,1]^3 */
+
+KIFMM_DEF uint64_t kifmm_key_encode(const uint32_t anchor[3], int level); /* anchor in finest units */
+KIFMM_DEF void     kifmm_key_decode(uint64_t key, uint32_t anchor[3], int *level);
+KIFMM_DEF int      kifmm_key_level(uint64_t key);
+KIFMM_DEF uint64_t kifmm_key_parent(uint64_t key);                 /* key of level 0 is its own parent */
+KIFMM_DEF uint64_t kifmm_key_child(uint64_t key, int octant);      /* octant = 4x + 2y + z bits */
+KIFMM_DEF int      kifmm_key_neighbours(uint64_t key, uint64_t out[26]); /* same level, inside root */
+KIFMM_DEF int      kifmm_key_is_ancestor(uint64_t a, uint64_t d);  /* a strictly contains d */
+KIFMM_DEF int      kifmm_transfer_index(int dx, int dy, int dz);   /* 0..315, or -1 if adjacent/out */
+KIFMM_DEF void     kifmm_transfer_vector(int t, int d[3]);         /* inverse of kifmm_transfer_index */
+
+/* ---- tree -------------------------------------------------------------------------------- */
+typedef struct kifmm_tree {
+    kifmm_allocator alloc;
+    double center[3], half_width;      /* root cube [center - half_width, center + half_width]^3 */
+    int    depth;                      /* deepest level that holds boxes */
+    int    leaf_size, max_depth;
+    int    nboxes, nleaves;
+    size_t nsources, ntargets;
+
+    /* points in Morton order, structure of arrays: x = p, y = p + n, z = p + 2n */
+    double *src, *tgt;
+    size_t *src_perm, *tgt_perm;       /* sorted index -> caller's index */
+
+    /* boxes, level by level: level l holds boxes level_begin[l] .. level_begin[l+1]-1 */
+    int       level_begin[KIFMM_MAX_DEPTH + 2];
+    uint64_t *key;
+    int      *parent;                  /* -1 for the root */
+    int      *child;                   /* first of 8 contiguous children, -1 for a leaf */
+    size_t   *src_begin, *src_end;     /* subtree's points in the sorted arrays */
+    size_t   *tgt_begin, *tgt_end;
+    int      *colleague;               /* 27 per box: same-level boxes at offset (dx,dy,dz), index
+                                          (dx+1)*9+(dy+1)*3+(dz+1), -1 where there is none */
+    int      *leaf;                    /* the leaf boxes in Morton (pre-)order */
+
+    /* interaction lists, CSR over all boxes: list of box b is idx[off[b] .. off[b+1]-1] */
+    size_t *u_off, *v_off, *w_off, *x_off;
+    int    *u_idx, *v_idx, *w_idx, *x_idx;
+    int     u_max, v_max, w_max, x_max;   /* longest list of each kind */
+
+    /* V pairs with a source that holds sources and a target that holds targets, grouped by
+       level and transfer vector: group g = level * 316 + t holds pairs m2l_off[g] .. m2l_off[g+1]-1 */
+    size_t *m2l_off;
+    int    *m2l_tgt, *m2l_src;
+
+    size_t bytes;                      /* bytes held from the allocator */
+    double seconds_sort, seconds_boxes, seconds_lists;   /* build phases, wall clock */
+} kifmm_tree;
+
+/* Build the tree over sources and targets (interleaved xyz, either may be empty or NULL when its
+   count is 0). leaf_size >= 1, 0 <= max_depth <= KIFMM_MAX_DEPTH. On failure the tree is left
+   zeroed and everything is given back. *bad_index (optional) receives the index of the first
+   non-finite point, counting targets after the sources. */
+KIFMM_DEF kifmm_status kifmm_tree_build(kifmm_tree *tree, const kifmm_allocator *alloc,
+                                        const double *sources, size_t nsources,
+                                        const double *targets, size_t ntargets,
+                                        int leaf_size, int max_depth, size_t *bad_index);
+KIFMM_DEF void kifmm_tree_free(kifmm_tree *tree);               /* accepts a zeroed tree */
+
+/* level and anchor helpers for a built tree */
+KIFMM_DEF void kifmm_tree_box_center(const kifmm_tree *tree, int box, double c[3], double *half_width);
+
+#endif /* KIFMM_TREE_H */
+
+/* =========================================================================================== */
+#if (defined(KIFMM_TREE_IMPLEMENTATION) || defined(KIFMM_IMPLEMENTATION)) && !defined(KIFMM_TREE_IMPLEMENTED)
+#define KIFMM_TREE_IMPLEMENTED
+
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <float.h>
+#include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#define KIFMM__OMP(x) _Pragma(#x)
+#else
+#define KIFMM__OMP(x)
+#endif
+
+#ifndef KIFMM_ASSERT
+#include <assert.h>
+#define KIFMM_ASSERT(x) assert(x)
+#endif
+
+#ifndef KIFMM__ALLOC_DEFINED
+#define KIFMM__ALLOC_DEFINED
+/* Default allocator: malloc with room to align, the offset stored just before the block. */
+static void *kifmm__default_alloc(size_t size, size_t align) {
+    unsigned char *raw, *p;
+    if (size > (size_t)-1 - align - sizeof(void *)) return NULL;
+    raw = (unsigned char *)malloc(size + align + sizeof(void *));
+    if (!raw) return NULL;
+    p = raw + sizeof(void *);
+    p += (align - (size_t)((uintptr_t)p % align)) % align;
+    memcpy(p - sizeof(void *), &raw, sizeof(void *));
+    return p;
+}
+
+KIFMM_DEF double kifmm__now(void) {
+#if defined(_OPENMP)
+    return omp_get_wtime();
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && defined(TIME_UTC)
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+#else
+    return (double)clock() / CLOCKS_PER_SEC;
+#endif
+}
+
+KIFMM_DEF void *kifmm__alloc(const kifmm_allocator *a, size_t bytes) {
+    if (bytes < 64) bytes = 64;
+    if (a && a->alloc_fn) return a->alloc_fn(bytes, 64, a->user);
+    return kifmm__default_alloc(bytes, 64);
+}
+
+KIFMM_DEF void kifmm__free(const kifmm_allocator *a, void *p, size_t bytes) {
+    if (!p) return;
+    if (bytes < 64) bytes = 64;
+    if (a && a->free_fn) { a->free_fn(p, bytes, a->user); return; }
+    {
+        void *raw;
+        memcpy(&raw, (unsigned char *)p - sizeof(void *), sizeof(void *));
+        free(raw);
+    }
+}
+#endif
+
+/* ---- keys -------------------------------------------------------------------------------- */
+#define KIFMM__LEVEL_BITS 5
+#define KIFMM__LEVEL_MASK ((uint64_t)31)
+
+static uint64_t kifmm__spread3(uint32_t v) {           /* bit i -> bit 3i */
+    uint64_t x = v & 0x1fffff;
+    x = (x | x << 32) & 0x1f00000000ffffULL;
+    x = (x | x << 16) & 0x1f0000ff0000ffULL;
+    x = (x | x << 8) & 0x100f00f00f00f00fULL;
+    x = (x | x << 4) & 0x10c30c30c30c30c3ULL;
+    x = (x | x << 2) & 0x1249249249249249ULL;
+    return x;
+}
+
+static uint32_t kifmm__compact3(uint64_t x) {          /* bit 3i -> bit i */
+    x &= 0x1249249249249249ULL;
+    x = (x ^ (x >> 2)) & 0x10c30c30c30c30c3ULL;
+    x = (x ^ (x >> 4)) & 0x100f00f00f00f00fULL;
+    x = (x ^ (x >> 8)) & 0x1f0000ff0000ffULL;
+    x = (x ^ (x >> 16)) & 0x1f00000000ffffULL;
+    x = (x ^ (x >> 32)) & 0x1fffffULL;
+    return (uint32_t)x;
+}
+
+static uint64_t kifmm__morton(uint32_t x, uint32_t y, uint32_t z) {
+    return kifmm__spread3(x) << 2 | kifmm__spread3(y) << 1 | kifmm__spread3(z);
+}
+
+KIFMM_DEF uint64_t kifmm_key_encode(const uint32_t anchor[3], int level) {
+    uint32_t clear = (~(uint32_t)0 << (KIFMM_MAX_DEPTH - level)) & ((1u << KIFMM_MAX_DEPTH) - 1);
+    return kifmm__morton(anchor[0] & clear, anchor[1] & clear, anchor[2] & clear) << KIFMM__LEVEL_BITS
+           | (uint64_t)level;
+}
+
+KIFMM_DEF void kifmm_key_decode(uint64_t key, uint32_t anchor[3], int *level) {
+    uint64_t m = key >> KIFMM__LEVEL_BITS;
+    anchor[0] = kifmm__compact3(m >> 2);
+    anchor[1] = kifmm__compact3(m >> 1);
+    anchor[2] = kifmm__compact3(m);
+    if (level) *level = (int)(key & KIFMM__LEVEL_MASK);
+}
+
+KIFMM_DEF int kifmm_key_level(uint64_t key) { return (int)(key & KIFMM__LEVEL_MASK); }
+
+KIFMM_DEF uint64_t kifmm_key_parent(uint64_t key) {
+    int l = kifmm_key_level(key);
+    uint64_t m = key >> KIFMM__LEVEL_BITS;
+    if (l == 0) return key;
+    m &= ~(uint64_t)0 << (3 * (KIFMM_MAX_DEPTH - l + 1));
+    return m << KIFMM__LEVEL_BITS | (uint64_t)(l - 1);
+}
+
+KIFMM_DEF uint64_t kifmm_key_child(uint64_t key, int octant) {
+    int l = kifmm_key_level(key);
+    uint64_t m = key >> KIFMM__LEVEL_BITS;
+    m |= (uint64_t)octant << (3 * (KIFMM_MAX_DEPTH - l - 1));
+    return m << KIFMM__LEVEL_BITS | (uint64_t)(l + 1);
+}
+
+KIFMM_DEF int kifmm_key_is_ancestor(uint64_t a, uint64_t d) {
+    int la = kifmm_key_level(a), ld = kifmm_key_level(d);
+    uint64_t mask;
+    if (la >= ld) return 0;
+    mask = ~(uint64_t)0 << (3 * (KIFMM_MAX_DEPTH - la));
+    return ((a >> KIFMM__LEVEL_BITS) & mask) == ((d >> KIFMM__LEVEL_BITS) & mask);
+}
+
+KIFMM_DEF int kifmm_key_neighbours(uint64_t key, uint64_t out[26]) {
+    uint32_t a[3], b[3];
+    int l, n = 0, dx, dy, dz;
+    int64_t w, lim;
+    kifmm_key_decode(key, a, &l);
+    w = (int64_t)1 << (KIFMM_MAX_DEPTH - l);
+    lim = (int64_t)1 << KIFMM_MAX_DEPTH;
+    for (dx = -1; dx <= 1; dx++)
+        for (dy = -1; dy <= 1; dy++)
+            for (dz = -1; dz <= 1; dz++) {
+                int64_t x = a[0] + dx * w, y = a[1] + dy * w, z = a[2] + dz * w;
+                if (!(dx | dy | dz) || x < 0 || y < 0 || z < 0 || x >= lim || y >= lim || z >= lim)
+                    continue;
+                b[0] = (uint32_t)x; b[1] = (uint32_t)y; b[2] = (uint32_t)z;
+                out[n++] = kifmm_key_encode(b, l);
+            }
+    return n;
+}
+
+static int kifmm__clamp03(int v) { return v < 0 ? 0 : (v > 3 ? 3 : v); }
+
+KIFMM_DEF int kifmm_transfer_index(int dx, int dy, int dz) {
+    /* rank of (dx,dy,dz) among the 343 offsets of [-3,3]^3 in lexicographic order, minus the
+       adjacent offsets ([-1,1]^3, i.e. 2..4 once shifted by 3) that come before it */
+    int ax = dx + 3, ay = dy + 3, az = dz + 3, before;
+    if (ax < 0 || ax > 6 || ay < 0 || ay > 6 || az < 0 || az > 6) return -1;
+    if (ax >= 2 && ax <= 4 && ay >= 2 && ay <= 4 && az >= 2 && az <= 4) return -1;
+    before = kifmm__clamp03(ax - 2) * 9;
+    if (ax >= 2 && ax <= 4) {
+        before += kifmm__clamp03(ay - 2) * 3;
+        if (ay >= 2 && ay <= 4) before += kifmm__clamp03(az - 2);
+    }
+    return ax * 49 + ay * 7 + az - before;
+}
+
+KIFMM_DEF void kifmm_transfer_vector(int t, int d[3]) {
+    int dx, dy, dz;
+    for (dx = -3; dx <= 3; dx++)
+        for (dy = -3; dy <= 3; dy++)
+            for (dz = -3; dz <= 3; dz++)
+                if (kifmm_transfer_index(dx, dy, dz) == t) { d[0] = dx; d[1] = dy; d[2] = dz; return; }
+    d[0] = d[1] = d[2] = 0;
+}
+
+/* ---- radix sort of (key, index) pairs ----------------------------------------------------- */
+typedef struct kifmm__kv { uint64_t key; size_t idx; } kifmm__kv;
+
+/* LSD radix sort over the low `bits` bits, 11 bits a pass, stable; tmp has room for n. Passes
+   whose digit is the same everywhere are skipped. Returns the buffer holding the result. */
+static kifmm__kv *kifmm__radix_sort(kifmm__kv *a, kifmm__kv *tmp, size_t n, int bits) {
+    enum { R = 11, NB = 1 << R };
+    size_t count[NB];
+    int shift;
+    for (shift = 0; shift < bits; shift += R) {
+        size_t i, sum = 0;
+        int d, skip = 0;
+        kifmm__kv *t;
+        memset(count, 0, sizeof count);
+        for (i = 0; i < n; i++) count[(a[i].key >> shift) & (NB - 1)]++;
+        for (d = 0; d < NB; d++) {
+            size_t c = count[d];
+            if (c == n) skip = 1;
+            count[d] = sum;
+            sum += c;
+        }
+        if (skip) continue;
+        for (i = 0; i < n; i++) tmp[count[(a[i].key >> shift) & (NB - 1)]++] = a[i];
+        t = a; a = tmp; tmp = t;
+    }
+    return a;
+}
+
+/* ---- small growable array on the caller's allocator -------------------------------------- */
+typedef struct kifmm__u64vec { uint64_t *v; size_t n, cap; } kifmm__u64vec;
+
+static int kifmm__u64vec_reserve(kifmm__u64vec *v, size_t cap, const kifmm_allocator *a) {
+    uint64_t *nv;
+    if (cap <= v->cap) return 1;
+    if (cap < 2 * v->cap) cap = 2 * v->cap;
+    if (cap < 64) cap = 64;
+    nv = (uint64_t *)kifmm__alloc(a, cap * sizeof *nv);
+    if (!nv) return 0;
+    if (v->n) memcpy(nv, v->v, v->n * sizeof *nv);
+    kifmm__free(a, v->v, v->cap * sizeof *nv);
+    v->v = nv;
+    v->cap = cap;
+    return 1;
+}
+
+static void kifmm__u64vec_free(kifmm__u64vec *v, const kifmm_allocator *a) {
+    kifmm__free(a, v->v, v->cap * sizeof *v->v);
+    v->v = NULL; v->n = v->cap = 0;
+}
+
+/* sort ascending and drop repeats, using tmp (room for n) as scratch */
+static void kifmm__sort_unique(kifmm__u64vec *v, kifmm__kv *buf, kifmm__kv *tmp) {
+    size_t i, m = 0;
+    kifmm__kv *s;
+    for (i = 0; i < v->n; i++) { buf[i].key = v->v[i]; buf[i].idx = 0; }
+    s = kifmm__radix_sort(buf, tmp, v->n, 64);
+    for (i = 0; i < v->n; i++)
+        if (m == 0 || v->v[m - 1] != s[i].key) v->v[m++] = s[i].key;
+    v->n = m;
+}
+
+/* ---- building ------------------------------------------------------------------------------ */
+/* allocate count elements for pointer p of tree t, counting the bytes held; jumps to oom on failure */
+#define KIFMM__TALLOC(t, p, count)                                                             \
+    do {                                                                                       \
+        size_t kifmm__b = (size_t)(count) * sizeof *(p);                                       \
+        if (!((p) = kifmm__alloc(&(t)->alloc, kifmm__b))) goto oom;                            \
+        (t)->bytes += kifmm__b < 64 ? 64 : kifmm__b;                                           \
+    } while (0)
+
+static size_t kifmm__lower_bound(const uint64_t *a, size_t lo, size_t hi, uint64_t v) {
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < v) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+/* bounding cube of sources and targets; returns the index of a non-finite point or (size_t)-1 */
+static size_t kifmm__root_cube(const double *s, size_t ns, const double *t, size_t nt,
+                               double c[3], double *hw) {
+    double lo[3] = {DBL_MAX, DBL_MAX, DBL_MAX}, hi[3] = {-DBL_MAX, -DBL_MAX, -DBL_MAX};
+    double h = 0, cmax = 0;
+    size_t i;
+    int d;
+    for (i = 0; i < ns + nt; i++) {
+        const double *p = i < ns ? s + 3 * i : t + 3 * (i - ns);
+        for (d = 0; d < 3; d++) {
+            if (!(p[d] - p[d] == 0)) return i;          /* NaN or Inf */
+            if (p[d] < lo[d]) lo[d] = p[d];
+            if (p[d] > hi[d]) hi[d] = p[d];
+        }
+    }
+    if (ns + nt == 0) { c[0] = c[1] = c[2] = 0; *hw = 1; return (size_t)-1; }
+    for (d = 0; d < 3; d++) {                            /* halves first: no overflow */
+        c[d] = 0.5 * lo[d] + 0.5 * hi[d];
+        if (0.5 * hi[d] - 0.5 * lo[d] > h) h = 0.5 * hi[d] - 0.5 * lo[d];
+        if (fabs(c[d]) > cmax) cmax = fabs(c[d]);
+    }
+    h *= 1 + 1e-5;                                       /* keep points off the far faces */
+    if (h < 64 * DBL_EPSILON * cmax) h = 64 * DBL_EPSILON * cmax;  /* cube wider than rounding */
+    if (h < 1e-200) h = cmax > 1e-200 ? h : 1;           /* coincident points at the origin */
+    if (h < 1e-200) h = 1e-200;
+    *hw = h;
+    return (size_t)-1;
+}
+
+/* sort points by finest-level Morton index; writes SoA coordinates and the permutation */
+static int kifmm__sort_points(kifmm_tree *t, const double *p, size_t n, double *xyz, size_t *perm,
+                              uint64_t *mort) {
+    kifmm__kv *a = NULL, *b = NULL, *s;
+    double scale = (double)((uint64_t)1 << KIFMM_MAX_DEPTH) / (2 * t->half_width);
+    double lim = (double)(((uint64_t)1 << KIFMM_MAX_DEPTH) - 1);
+    size_t bytes = (n ? n : 1) * sizeof(kifmm__kv);
+    ptrdiff_t i;
+    if (n == 0) return 1;
+    a = (kifmm__kv *)kifmm__alloc(&t->alloc, bytes);
+    b = (kifmm__kv *)kifmm__alloc(&t->alloc, bytes);
+    if (!a || !b) { kifmm__free(&t->alloc, a, bytes); kifmm__free(&t->alloc, b, bytes); return 0; }
+    KIFMM__OMP(omp parallel for schedule(static))
+    for (i = 0; i < (ptrdiff_t)n; i++) {
+        uint32_t q[3];
+        int d;
+        for (d = 0; d < 3; d++) {
+            double x = (p[3 * i + d] - (t->center[d] - t->half_width)) * scale;
+            x = !(x >= 0) ? 0 : (x > lim ? lim : x);
+            q[d] = (uint32_t)x;
+        }
+        a[i].key = kifmm__morton(q[0], q[1], q[2]);
+        a[i].idx = (size_t)i;
+    }
+    s = kifmm__radix_sort(a, b, n, 3 * KIFMM_MAX_DEPTH);
+    KIFMM__OMP(omp parallel for schedule(static))
+    for (i = 0; i < (ptrdiff_t)n; i++) {
+        size_t j = s[i].idx;
+        perm[i] = j;
+        mort[i] = s[i].key;
+        xyz[i] = p[3 * j];
+        xyz[n + i] = p[3 * j + 1];
+        xyz[2 * n + i] = p[3 * j + 2];
+    }
+    kifmm__free(&t->alloc, a, bytes);
+    kifmm__free(&t->alloc, b, bytes);
+    return 1;
+}
+
+/* point range of the box with morton prefix m at level l within [lo, hi) */
+static void kifmm__range(const uint64_t *mort, size_t lo, size_t hi, uint64_t m, int l,
+                         size_t *b, size_t *e) {
+    uint64_t span = (uint64_t)1 << (3 * (KIFMM_MAX_DEPTH - l));
+    *b = kifmm__lower_bound(mort, lo, hi, m);
+    *e = kifmm__lower_bound(mort, *b, hi, m + span);
+}
+
+/* Adaptive refinement then 2:1 balance, expressed as the set of split boxes per level. */
+static int kifmm__split_sets(kifmm_tree *t, const uint64_t *smort, const uint64_t *tmort,
+                             kifmm__u64vec split[KIFMM_MAX_DEPTH + 1], int *deepest) {
+    const kifmm_allocator *al = &t->alloc;
+    kifmm__u64vec cur = {0, 0, 0}, next = {0, 0, 0};
+    kifmm__kv *buf = NULL, *tmp = NULL;
+    size_t bufn = 0;
+    int l, ok = 0;
+    size_t i;
+    *deepest = 0;
+    /* top-down: a box splits while it holds too many sources or targets */
+    if (!kifmm__u64vec_reserve(&cur, 1, al)) goto done;
+    cur.v[0] = 0; cur.n = 1;                      /* morton prefixes (no level bits) */
+    for (l = 0; l < t->max_depth && cur.n; l++) {
+        next.n = 0;
+        for (i = 0; i < cur.n; i++) {
+            size_t sb, se, tb, te;
+            kifmm__range(smort, 0, t->nsources, cur.v[i], l, &sb, &se);
+            kifmm__range(tmort, 0, t->ntargets, cur.v[i], l, &tb, &te);
+            if (se - sb > (size_t)t->leaf_size || te - tb > (size_t)t->leaf_size) {
+                int o;
+                uint64_t span = (uint64_t)1 << (3 * (KIFMM_MAX_DEPTH - l - 1));
+                if (!kifmm__u64vec_reserve(&split[l], split[l].n + 1, al)) goto done;
+                split[l].v[split[l].n++] = cur.v[i];
+                if (!kifmm__u64vec_reserve(&next, next.n + 8, al)) goto done;
+                for (o = 0; o < 8; o++) next.v[next.n++] = cur.v[i] + (uint64_t)o * span;
+            }
+        }
+        { kifmm__u64vec sw = cur; cur = next; next = sw; }
+        if (split[l].n) *deepest = l + 1;
+    }
+    /* bottom-up balance: a split box needs every same-level neighbour to exist, so the parent of
+       each neighbour (and its own parent: offset 0) must be split one level up */
+    for (l = *deepest - 1; l >= 1; l--) {
+        size_t need = split[l - 1].n + 8 * split[l].n;
+        uint64_t w = (uint64_t)1 << (KIFMM_MAX_DEPTH - l);
+        uint64_t lim = (uint64_t)1 << KIFMM_MAX_DEPTH;
+        if (!kifmm__u64vec_reserve(&split[l - 1], need, al)) goto done;
+        if (need > bufn) {
+            kifmm__free(al, buf, bufn * sizeof *buf);
+            kifmm__free(al, tmp, bufn * sizeof *tmp);
+            buf = (kifmm__kv *)kifmm__alloc(al, need * sizeof *buf);
+            tmp = (kifmm__kv *)kifmm__alloc(al, need * sizeof *tmp);
+            bufn = need;
+            if (!buf || !tmp) goto done;
+        }
+        for (i = 0; i < split[l].n; i++) {
+            uint32_t a[3];
+            int sx, sy, sz, dx, dy, dz;
+            uint64_t m = split[l].v[i];
+            a[0] = kifmm__compact3(m >> 2); a[1] = kifmm__compact3(m >> 1); a[2] = kifmm__compact3(m);
+            /* the neighbours' parents lie on this box's side of its parent */
+            sx = (a[0] / w) & 1 ? 1 : -1; sy = (a[1] / w) & 1 ? 1 : -1; sz = (a[2] / w) & 1 ? 1 : -1;
+            for (dx = 0; dx <= 1; dx++)
+                for (dy = 0; dy <= 1; dy++)
+                    for (dz = 0; dz <= 1; dz++) {
+                        int64_t x = (int64_t)a[0] + dx * sx * (int64_t)w;
+                        int64_t y = (int64_t)a[1] + dy * sy * (int64_t)w;
+                        int64_t z = (int64_t)a[2] + dz * sz * (int64_t)w;
+                        uint64_t pm, clear = ~(uint64_t)0 << (3 * (KIFMM_MAX_DEPTH - l + 1));
+                        if (x < 0 || y < 0 || z < 0 || (uint64_t)x >= lim || (uint64_t)y >= lim ||
+                            (uint64_t)z >= lim)
+                            continue;
+                        pm = kifmm__morton((uint32_t)x, (uint32_t)y, (uint32_t)z) & clear;
+                        split[l - 1].v[split[l - 1].n++] = pm;
+                    }
+        }
+        kifmm__sort_unique(&split[l - 1], buf, tmp);
+    }
+    ok = 1;
+done:
+    kifmm__u64vec_free(&cur, al);
+    kifmm__u64vec_free(&next, al);
+    kifmm__free(al, buf, bufn * sizeof *buf);
+    kifmm__free(al, tmp, bufn * sizeof *tmp);
+    return ok;
+}
+
+/* colleagues of every box, top-down from the parent's colleagues */
+static void kifmm__colleagues(kifmm_tree *t) {
+    int l, b;
+    for (b = 0; b < 27; b++) t->colleague[b] = -1;
+    t->colleague[13] = 0;
+    for (l = 1; l <= t->depth; l++) {
+        ptrdiff_t bb;
+        KIFMM__OMP(omp parallel for schedule(static))
+        for (bb = t->level_begin[l]; bb < t->level_begin[l + 1]; bb++) {
+            uint32_t a[3];
+            int c[3], dx, dy, dz, p = t->parent[bb];
+            uint32_t w = (uint32_t)1 << (KIFMM_MAX_DEPTH - l);
+            kifmm_key_decode(t->key[bb], a, NULL);
+            c[0] = (int)(a[0] / w); c[1] = (int)(a[1] / w); c[2] = (int)(a[2] / w);
+            for (dx = -1; dx <= 1; dx++)
+                for (dy = -1; dy <= 1; dy++)
+                    for (dz = -1; dz <= 1; dz++) {
+                        int n[3] = {c[0] + dx, c[1] + dy, c[2] + dz}, po, pc, found = -1;
+                        if (n[0] >= 0 && n[1] >= 0 && n[2] >= 0 && n[0] < (1 << l) && n[1] < (1 << l) &&
+                            n[2] < (1 << l)) {
+                            po = ((n[0] >> 1) - (c[0] >> 1) + 1) * 9 + ((n[1] >> 1) - (c[1] >> 1) + 1) * 3 +
+                                 ((n[2] >> 1) - (c[2] >> 1) + 1);
+                            pc = t->colleague[27 * (size_t)p + po];
+                            if (pc >= 0 && t->child[pc] >= 0)
+                                found = t->child[pc] + ((n[0] & 1) << 2 | (n[1] & 1) << 1 | (n[2] & 1));
+                        }
+                        t->colleague[27 * (size_t)bb + (dx + 1) * 9 + (dy + 1) * 3 + (dz + 1)] = found;
+                    }
+        }
+    }
+}
+
+enum { KIFMM__U, KIFMM__V, KIFMM__W, KIFMM__X };
+
+/* Offsets in units of the finer of two boxes: a box of extent e at offset r touches a box of
+   extent 1 at 0 iff r <= 1 and r + e >= 0 in every dimension (the cases below never overlap). */
+static int kifmm__touches(const int r[3], int e) {
+    return r[0] <= 1 && r[0] + e >= 0 && r[1] <= 1 && r[1] + e >= 0 && r[2] <= 1 && r[2] + e >= 0;
+}
+
+/* the list of one kind for box b, written to out (room for 189), returns its length; works on
+   integer offsets from b's colleagues and its parent's, so no key is decoded per candidate */
+static int kifmm__box_list(const kifmm_tree *t, int b, int kind, int *out) {
+    const int *col = t->colleague + 27 * (size_t)b, *pcol;
+    int n = 0, i, o, p = t->parent[b], leaf = t->child[b] < 0, l = kifmm_key_level(t->key[b]);
+    int h[3] = {0, 0, 0};                   /* b's octant in its parent */
+    if ((kind == KIFMM__U || kind == KIFMM__W) && !leaf) return 0;
+    if ((kind == KIFMM__V || kind == KIFMM__X) && l < 2) return 0;
+    if (p >= 0) {
+        uint32_t a[3];
+        kifmm_key_decode(t->key[b], a, NULL);
+        for (i = 0; i < 3; i++) h[i] = (int)(a[i] >> (KIFMM_MAX_DEPTH - l)) & 1;
+    }
+    pcol = p >= 0 ? t->colleague + 27 * (size_t)p : NULL;
+    if (kind != KIFMM__W && pcol)           /* boxes from the parent's colleagues */
+        for (i = 0; i < 27; i++) {
+            int c = pcol[i], d[3] = {i / 9 - 1, i / 3 % 3 - 1, i % 3 - 1}, r[3], e;
+            if (c < 0 || c == p) continue;
+            for (e = 0; e < 3; e++) r[e] = 2 * d[e] - h[e];   /* its corner, in b's units */
+            if (t->child[c] < 0) {          /* a leaf one level up: U if touching, else X */
+                if (kind == KIFMM__U && kifmm__touches(r, 2)) out[n++] = c;
+                if (kind == KIFMM__X && !kifmm__touches(r, 2)) out[n++] = c;
+            } else if (kind == KIFMM__V) {
+                for (o = 0; o < 8; o++) {
+                    int q[3] = {r[0] + (o >> 2), r[1] + (o >> 1 & 1), r[2] + (o & 1)};
+                    if (!kifmm__touches(q, 1)) out[n++] = t->child[c] + o;
+                }
+            }
+        }
+    if (kind == KIFMM__U || kind == KIFMM__W)   /* own colleagues and their children */
+        for (i = 0; i < 27; i++) {
+            int c = col[i], d[3] = {i / 9 - 1, i / 3 % 3 - 1, i % 3 - 1};
+            if (c < 0) continue;
+            if (t->child[c] < 0) {
+                if (kind == KIFMM__U) out[n++] = c;
+                continue;
+            }
+            for (o = 0; o < 8; o++) {       /* children in units of half of b: b spans [0, 2] */
+                int q[3] = {2 * d[0] + (o >> 2) - 1, 2 * d[1] + (o >> 1 & 1) - 1, 2 * d[2] + (o & 1) - 1};
+                int touch = q[0] <= 1 && q[0] >= -2 && q[1] <= 1 && q[1] >= -2 && q[2] <= 1 && q[2] >= -2;
+                if (touch == (kind == KIFMM__U)) out[n++] = t->child[c] + o;
+            }
+        }
+    return n;
+}
+
+static int kifmm__build_list(kifmm_tree *t, int kind, size_t **off, int **idx, int *maxlen) {
+    ptrdiff_t b;
+    int longest = 0;
+    size_t total = 0;
+    KIFMM__TALLOC(t, *off, (size_t)t->nboxes + 1);
+    (*off)[0] = 0;
+    KIFMM__OMP(omp parallel for schedule(dynamic, 256) reduction(max : longest))
+    for (b = 0; b < t->nboxes; b++) {
+        int buf[192];
+        int n = kifmm__box_list(t, (int)b, kind, buf);
+        (*off)[b + 1] = (size_t)n;
+        if (n > longest) longest = n;
+    }
+    for (b = 0; b < t->nboxes; b++) { total += (*off)[b + 1]; (*off)[b + 1] = total; }
+    KIFMM__TALLOC(t, *idx, total);
+    KIFMM__OMP(omp parallel for schedule(dynamic, 256))
+    for (b = 0; b < t->nboxes; b++) kifmm__box_list(t, (int)b, kind, *idx + (*off)[b]);
+    *maxlen = longest;
+    return 1;
+oom:
+    return 0;
+}
+
+/* transfer vector index of each V entry of box b (target) into tv */
+static void kifmm__transfer_of(const kifmm_tree *t, int b, int *tv) {
+    uint32_t a[3], c[3];
+    int l, e;
+    size_t j;
+    kifmm_key_decode(t->key[b], a, &l);
+    for (j = t->v_off[b]; j < t->v_off[b + 1]; j++) {
+        int d[3];
+        kifmm_key_decode(t->key[t->v_idx[j]], c, NULL);
+        for (e = 0; e < 3; e++) d[e] = (int)(((int64_t)c[e] - a[e]) >> (KIFMM_MAX_DEPTH - l));
+        tv[j - t->v_off[b]] = kifmm_transfer_index(d[0], d[1], d[2]);
+    }
+}
+
+/* V pairs grouped by (level, transfer vector), skipping boxes without sources / targets */
+static int kifmm__group_m2l(kifmm_tree *t) {
+    size_t ng = (size_t)(KIFMM_MAX_DEPTH + 1) * KIFMM_NUM_TRANSFER, g, total = 0;
+    size_t *fill = NULL;
+    int b, pass, tv[192];
+    KIFMM__TALLOC(t, t->m2l_off, ng + 1);
+    memset(t->m2l_off, 0, (ng + 1) * sizeof *t->m2l_off);
+    for (pass = 0; pass < 2; pass++) {      /* count, then fill */
+        if (pass == 1) {
+            for (g = 0; g < ng; g++) { total += t->m2l_off[g + 1]; t->m2l_off[g + 1] = total; }
+            KIFMM__TALLOC(t, t->m2l_tgt, total);
+            KIFMM__TALLOC(t, t->m2l_src, total);
+            fill = (size_t *)kifmm__alloc(&t->alloc, ng * sizeof *fill);
+            if (!fill) goto oom;
+            memcpy(fill, t->m2l_off, ng * sizeof *fill);
+        }
+        for (b = 0; b < t->nboxes; b++) {
+            size_t j, base = (size_t)kifmm_key_level(t->key[b]) * KIFMM_NUM_TRANSFER;
+            if (t->tgt_end[b] == t->tgt_begin[b]) continue;
+            kifmm__transfer_of(t, b, tv);
+            for (j = t->v_off[b]; j < t->v_off[b + 1]; j++) {
+                int s = t->v_idx[j];
+                if (t->src_end[s] == t->src_begin[s]) continue;
+                if (pass == 0) t->m2l_off[base + tv[j - t->v_off[b]] + 1]++;
+                else {
+                    size_t k = fill[base + tv[j - t->v_off[b]]]++;
+                    t->m2l_tgt[k] = b;
+                    t->m2l_src[k] = s;
+                }
+            }
+        }
+    }
+    kifmm__free(&t->alloc, fill, ng * sizeof *fill);
+    return 1;
+oom:
+    return 0;
+}
+
+/* boxes level by level from the split sets, with parents, children and point ranges */
+static int kifmm__make_boxes(kifmm_tree *t, kifmm__u64vec split[KIFMM_MAX_DEPTH + 1], int deepest,
+                             const uint64_t *smort, const uint64_t *tmort) {
+    size_t nb = 1, i;
+    int l;
+    for (l = 0; l < deepest; l++) nb += 8 * split[l].n;
+    if (nb > (size_t)0x7fffffff / 27) return 0;
+    t->nboxes = (int)nb;
+    t->depth = deepest;
+    KIFMM__TALLOC(t, t->key, nb);
+    KIFMM__TALLOC(t, t->parent, nb);
+    KIFMM__TALLOC(t, t->child, nb);
+    KIFMM__TALLOC(t, t->src_begin, nb);
+    KIFMM__TALLOC(t, t->src_end, nb);
+    KIFMM__TALLOC(t, t->tgt_begin, nb);
+    KIFMM__TALLOC(t, t->tgt_end, nb);
+    t->key[0] = 0; t->parent[0] = -1;
+    t->src_begin[0] = 0; t->src_end[0] = t->nsources;
+    t->tgt_begin[0] = 0; t->tgt_end[0] = t->ntargets;
+    t->level_begin[0] = 0;
+    t->level_begin[1] = 1;
+    for (i = 0; i < nb; i++) t->child[i] = -1;
+    for (l = 0; l < deepest; l++) {
+        int lo = t->level_begin[l], hi = t->level_begin[l + 1], b, next = hi;
+        ptrdiff_t bb;
+        /* split[l] is a sorted subset of this level's keys: walk both */
+        for (i = 0, b = lo; b < hi && i < split[l].n; b++)
+            if ((t->key[b] >> KIFMM__LEVEL_BITS) == split[l].v[i]) { t->child[b] = next; next += 8; i++; }
+        KIFMM_ASSERT(i == split[l].n);
+        t->level_begin[l + 2] = next;
+        KIFMM__OMP(omp parallel for schedule(static))
+        for (bb = lo; bb < hi; bb++) {
+            int o, c = t->child[bb];
+            if (c < 0) continue;
+            for (o = 0; o < 8; o++) {
+                uint64_t ck = kifmm_key_child(t->key[bb], o);
+                t->key[c + o] = ck;
+                t->parent[c + o] = (int)bb;
+                kifmm__range(smort, t->src_begin[bb], t->src_end[bb], ck >> KIFMM__LEVEL_BITS, l + 1,
+                             &t->src_begin[c + o], &t->src_end[c + o]);
+                kifmm__range(tmort, t->tgt_begin[bb], t->tgt_end[bb], ck >> KIFMM__LEVEL_BITS, l + 1,
+                             &t->tgt_begin[c + o], &t->tgt_end[c + o]);
+            }
+        }
+    }
+    for (l = deepest + 2; l <= KIFMM_MAX_DEPTH + 1; l++) t->level_begin[l] = (int)nb;
+    return 1;
+oom:
+    return 0;
+}
+
+static int kifmm__collect_leaves(kifmm_tree *t) {
+    kifmm__kv *a = NULL, *b = NULL, *s;
+    size_t n = 0, i, bytes;
+    int x;
+    for (x = 0; x < t->nboxes; x++) n += t->child[x] < 0;
+    t->nleaves = (int)n;
+    KIFMM__TALLOC(t, t->leaf, n);
+    bytes = n * sizeof *a;
+    a = (kifmm__kv *)kifmm__alloc(&t->alloc, bytes);
+    b = (kifmm__kv *)kifmm__alloc(&t->alloc, bytes);
+    if (!a || !b) {
+        kifmm__free(&t->alloc, a, bytes);
+        kifmm__free(&t->alloc, b, bytes);
+        return 0;
+    }
+    for (x = 0, i = 0; x < t->nboxes; x++)
+        if (t->child[x] < 0) { a[i].key = t->key[x]; a[i].idx = (size_t)x; i++; }
+    s = kifmm__radix_sort(a, b, n, 64);
+    for (i = 0; i < n; i++) t->leaf[i] = (int)s[i].idx;
+    kifmm__free(&t->alloc, a, bytes);
+    kifmm__free(&t->alloc, b, bytes);
+    return 1;
+oom:
+    return 0;
+}
+
+KIFMM_DEF void kifmm_tree_free(kifmm_tree *t) {
+    kifmm_allocator al;
+    size_t nb, nt1;
+    if (!t) return;
+    al = t->alloc;
+    nb = (size_t)t->nboxes;
+    nt1 = (size_t)(KIFMM_MAX_DEPTH + 1) * KIFMM_NUM_TRANSFER + 1;
+#define KIFMM__TFREE(p, count) kifmm__free(&al, (p), (count) * sizeof *(p))
+    KIFMM__TFREE(t->src, 3 * t->nsources);
+    KIFMM__TFREE(t->tgt, 3 * t->ntargets);
+    KIFMM__TFREE(t->src_perm, t->nsources);
+    KIFMM__TFREE(t->tgt_perm, t->ntargets);
+    KIFMM__TFREE(t->key, nb);
+    KIFMM__TFREE(t->parent, nb);
+    KIFMM__TFREE(t->child, nb);
+    KIFMM__TFREE(t->src_begin, nb);
+    KIFMM__TFREE(t->src_end, nb);
+    KIFMM__TFREE(t->tgt_begin, nb);
+    KIFMM__TFREE(t->tgt_end, nb);
+    KIFMM__TFREE(t->colleague, 27 * nb);
+    KIFMM__TFREE(t->leaf, (size_t)t->nleaves);
+    if (t->u_off) KIFMM__TFREE(t->u_idx, t->u_off[nb]);
+    if (t->v_off) KIFMM__TFREE(t->v_idx, t->v_off[nb]);
+    if (t->w_off) KIFMM__TFREE(t->w_idx, t->w_off[nb]);
+    if (t->x_off) KIFMM__TFREE(t->x_idx, t->x_off[nb]);
+    KIFMM__TFREE(t->u_off, nb + 1);
+    KIFMM__TFREE(t->v_off, nb + 1);
+    KIFMM__TFREE(t->w_off, nb + 1);
+    KIFMM__TFREE(t->x_off, nb + 1);
+    if (t->m2l_off) {
+        KIFMM__TFREE(t->m2l_tgt, t->m2l_off[nt1 - 1]);
+        KIFMM__TFREE(t->m2l_src, t->m2l_off[nt1 - 1]);
+    }
+    KIFMM__TFREE(t->m2l_off, nt1);
+#undef KIFMM__TFREE
+    memset(t, 0, sizeof *t);
+}
+
+KIFMM_DEF kifmm_status kifmm_tree_build(kifmm_tree *t, const kifmm_allocator *alloc,
+                                        const double *sources, size_t ns,
+                                        const double *targets, size_t nt,
+                                        int leaf_size, int max_depth, size_t *bad_index) {
+    kifmm__u64vec split[KIFMM_MAX_DEPTH + 1];
+    uint64_t *smort = NULL, *tmort = NULL;
+    size_t bad;
+    int deepest = 0, l;
+    double t0, t1, t2;
+    kifmm_status st = KIFMM_ERR_OUT_OF_MEMORY;
+    if (!t) return KIFMM_ERR_INVALID_ARGUMENT;
+    memset(t, 0, sizeof *t);
+    memset(split, 0, sizeof split);
+    if ((ns && !sources) || (nt && !targets) || leaf_size < 1 || max_depth < 0 ||
+        max_depth > KIFMM_MAX_DEPTH || ns > ((size_t)-1) / 64 || nt > ((size_t)-1) / 64 ||
+        (alloc && (!alloc->alloc_fn) != (!alloc->free_fn)))
+        return KIFMM_ERR_INVALID_ARGUMENT;
+    if (alloc) t->alloc = *alloc;
+    t->leaf_size = leaf_size;
+    t->max_depth = max_depth;
+    bad = kifmm__root_cube(sources, ns, targets, nt, t->center, &t->half_width);
+    if (bad != (size_t)-1) {
+        if (bad_index) *bad_index = bad;
+        memset(t, 0, sizeof *t);
+        return KIFMM_ERR_NONFINITE_INPUT;
+    }
+    t->nsources = ns;
+    t->ntargets = nt;
+    KIFMM__TALLOC(t, t->src, 3 * ns);
+    KIFMM__TALLOC(t, t->tgt, 3 * nt);
+    KIFMM__TALLOC(t, t->src_perm, ns);
+    KIFMM__TALLOC(t, t->tgt_perm, nt);
+    smort = (uint64_t *)kifmm__alloc(&t->alloc, ns * sizeof *smort);
+    tmort = (uint64_t *)kifmm__alloc(&t->alloc, nt * sizeof *tmort);
+    if (!smort || !tmort) goto oom;
+    t0 = kifmm__now();
+    if (!kifmm__sort_points(t, sources, ns, t->src, t->src_perm, smort)) goto oom;
+    if (targets == sources && nt == ns) {           /* one sort serves both */
+        memcpy(t->tgt, t->src, 3 * ns * sizeof *t->tgt);
+        memcpy(t->tgt_perm, t->src_perm, ns * sizeof *t->tgt_perm);
+        memcpy(tmort, smort, ns * sizeof *tmort);
+    } else if (!kifmm__sort_points(t, targets, nt, t->tgt, t->tgt_perm, tmort))
+        goto oom;
+    t1 = kifmm__now();
+    if (!kifmm__split_sets(t, smort, tmort, split, &deepest)) goto oom;
+    if (!kifmm__make_boxes(t, split, deepest, smort, tmort)) goto oom;
+    for (l = 0; l <= KIFMM_MAX_DEPTH; l++) kifmm__u64vec_free(&split[l], &t->alloc);
+    kifmm__free(&t->alloc, smort, ns * sizeof *smort);
+    kifmm__free(&t->alloc, tmort, nt * sizeof *tmort);
+    smort = tmort = NULL;
+    KIFMM__TALLOC(t, t->colleague, 27 * (size_t)t->nboxes);
+    kifmm__colleagues(t);
+    if (!kifmm__collect_leaves(t)) goto oom;
+    t2 = kifmm__now();
+    if (!kifmm__build_list(t, KIFMM__U, &t->u_off, &t->u_idx, &t->u_max)) goto oom;
+    if (!kifmm__build_list(t, KIFMM__V, &t->v_off, &t->v_idx, &t->v_max)) goto oom;
+    if (!kifmm__build_list(t, KIFMM__W, &t->w_off, &t->w_idx, &t->w_max)) goto oom;
+    if (!kifmm__build_list(t, KIFMM__X, &t->x_off, &t->x_idx, &t->x_max)) goto oom;
+    if (!kifmm__group_m2l(t)) goto oom;
+    t->seconds_sort = t1 - t0;
+    t->seconds_boxes = t2 - t1;
+    t->seconds_lists = kifmm__now() - t2;
+    return KIFMM_OK;
+oom:
+    for (l = 0; l <= KIFMM_MAX_DEPTH; l++) kifmm__u64vec_free(&split[l], &t->alloc);
+    kifmm__free(&t->alloc, smort, ns * sizeof *smort);
+    kifmm__free(&t->alloc, tmort, nt * sizeof *tmort);
+    kifmm_tree_free(t);
+    return st;
+}
+
+KIFMM_DEF void kifmm_tree_box_center(const kifmm_tree *t, int box, double c[3], double *hw) {
+    uint32_t a[3];
+    int l, d;
+    double cell;
+    kifmm_key_decode(t->key[box], a, &l);
+    cell = 2 * t->half_width / (double)((uint64_t)1 << KIFMM_MAX_DEPTH);
+    *hw = t->half_width / (double)((uint64_t)1 << l);
+    for (d = 0; d < 3; d++) c[d] = t->center[d] - t->half_width + cell * a[d] + *hw;
+}
+
+#endif /* KIFMM_TREE_IMPLEMENTATION */
+
+/*
+MIT License
+
+Copyright (c) 2026 the kifmm authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of this software and
+associated documentation files (the "Software"), to deal in the Software without restriction,
+including without limitation the rights to use, copy, modify, merge, publish, distribute,
+sublicense, and/or sell copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all copies or
+substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING BUT
+NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND
+NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM,
+DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT
+OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+*/

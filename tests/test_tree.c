@@ -1,0 +1,399 @@
+/* Octree tests: Morton keys, tree invariants, lists against brute force, the counting test,
+   allocation failure. Everything is checked against definitions, not against the tree itself. */
+#define KIFMM_TREE_IMPLEMENTATION
+#include "kifmm_tree.h"
+#include "testutil.h"
+
+/* ---- keys ---- */
+static int ref_preorder_less(uint64_t a, uint64_t b) {
+    /* a before b in depth-first pre-order: an ancestor first, else compare the children of the
+       deepest common ancestor through which the two paths go */
+    uint32_t pa[3], pb[3];
+    int la, lb, l;
+    if (a == b) return 0;
+    if (kifmm_key_is_ancestor(a, b)) return 1;
+    if (kifmm_key_is_ancestor(b, a)) return 0;
+    kifmm_key_decode(a, pa, &la);
+    kifmm_key_decode(b, pb, &lb);
+    for (l = 1; l <= (la < lb ? la : lb); l++) {
+        int s = KIFMM_MAX_DEPTH - l, oa, ob;
+        oa = (int)((pa[0] >> s & 1) << 2 | (pa[1] >> s & 1) << 1 | (pa[2] >> s & 1));
+        ob = (int)((pb[0] >> s & 1) << 2 | (pb[1] >> s & 1) << 1 | (pb[2] >> s & 1));
+        if (oa != ob) return oa < ob;
+    }
+    return 0;
+}
+
+static void test_keys(void) {
+    int i, l;
+    tu_seed(1);
+    for (i = 0; i < 20000; i++) {
+        uint32_t a[3], b[3], w;
+        uint64_t k, p, c;
+        int lev, o, nn;
+        uint64_t nb[26];
+        l = i % (KIFMM_MAX_DEPTH + 1);
+        w = (uint32_t)1 << (KIFMM_MAX_DEPTH - l);
+        for (o = 0; o < 3; o++) a[o] = (uint32_t)(tu_rand() * (1u << KIFMM_MAX_DEPTH)) / w * w;
+        k = kifmm_key_encode(a, l);
+        kifmm_key_decode(k, b, &lev);
+        CHECK(lev == l && a[0] == b[0] && a[1] == b[1] && a[2] == b[2], "round trip level %d", l);
+        CHECK(kifmm_key_level(k) == l, "level");
+        if (l > 0) {
+            p = kifmm_key_parent(k);
+            CHECK(kifmm_key_is_ancestor(p, k) && !kifmm_key_is_ancestor(k, p), "parent is ancestor");
+            CHECK(kifmm_key_level(p) == l - 1, "parent level");
+            o = (int)((a[0] >> (KIFMM_MAX_DEPTH - l) & 1) << 2 | (a[1] >> (KIFMM_MAX_DEPTH - l) & 1) << 1 |
+                      (a[2] >> (KIFMM_MAX_DEPTH - l) & 1));
+            CHECK(kifmm_key_child(p, o) == k, "child of parent");
+            CHECK(ref_preorder_less(p, k) && p < k, "parent sorts first");
+        }
+        if (l < KIFMM_MAX_DEPTH)
+            for (o = 0; o < 8; o++) {
+                c = kifmm_key_child(k, o);
+                CHECK(kifmm_key_parent(c) == k, "parent of child");
+            }
+        nn = kifmm_key_neighbours(k, nb);
+        {   /* expected count: product over axes of the in-root offsets */
+            int d, expect = 1;
+            for (d = 0; d < 3; d++) {
+                int cnt = 1, c0 = (int)(a[d] / w);
+                if (c0 > 0) cnt++;
+                if (c0 < (1 << l) - 1) cnt++;
+                expect *= cnt;
+            }
+            CHECK(nn == expect - 1, "neighbour count %d vs %d at level %d", nn, expect - 1, l);
+        }
+        for (o = 0; o < nn; o++) {
+            uint32_t q[3];
+            int d, ok = 1;
+            kifmm_key_decode(nb[o], q, &lev);
+            for (d = 0; d < 3; d++) {
+                int64_t diff = (int64_t)q[d] - a[d];
+                if (diff != 0 && diff != w && diff != -(int64_t)w) ok = 0;
+            }
+            CHECK(ok && lev == l && nb[o] != k, "neighbour geometry");
+        }
+    }
+    /* integer order equals pre-order */
+    for (i = 0; i < 20000; i++) {
+        uint32_t a[3], b[3];
+        int la = (int)(tu_rand() * 6), lb = (int)(tu_rand() * 6), d;
+        uint64_t ka, kb;
+        for (d = 0; d < 3; d++) {
+            a[d] = (uint32_t)(tu_rand() * 4) << (KIFMM_MAX_DEPTH - 2);
+            b[d] = (uint32_t)(tu_rand() * 4) << (KIFMM_MAX_DEPTH - 2);
+        }
+        ka = kifmm_key_encode(a, la);
+        kb = kifmm_key_encode(b, lb);
+        CHECK((ka < kb) == ref_preorder_less(ka, kb), "pre-order %llx %llx", (unsigned long long)ka,
+              (unsigned long long)kb);
+    }
+    /* transfer vectors: a bijection onto 0..315 */
+    {
+        int seen[KIFMM_NUM_TRANSFER] = {0}, dx, dy, dz, count = 0;
+        for (dx = -3; dx <= 3; dx++)
+            for (dy = -3; dy <= 3; dy++)
+                for (dz = -3; dz <= 3; dz++) {
+                    int t = kifmm_transfer_index(dx, dy, dz), adj = abs(dx) <= 1 && abs(dy) <= 1 && abs(dz) <= 1;
+                    if (adj) { CHECK(t == -1, "adjacent offset has no index"); continue; }
+                    CHECK(t >= 0 && t < KIFMM_NUM_TRANSFER && !seen[t], "index %d", t);
+                    if (t >= 0 && t < KIFMM_NUM_TRANSFER) {
+                        int d[3];
+                        seen[t] = 1;
+                        count++;
+                        kifmm_transfer_vector(t, d);
+                        CHECK(d[0] == dx && d[1] == dy && d[2] == dz, "inverse");
+                    }
+                }
+        CHECK(count == KIFMM_NUM_TRANSFER, "count %d", count);
+    }
+}
+
+/* ---- tree invariants and lists ---- */
+static int box_adjacent(const kifmm_tree *t, int a, int b) {
+    uint32_t pa[3], pb[3];
+    int la, lb, d, touch = 0;
+    int64_t wa, wb;
+    kifmm_key_decode(t->key[a], pa, &la);
+    kifmm_key_decode(t->key[b], pb, &lb);
+    wa = (int64_t)1 << (KIFMM_MAX_DEPTH - la);
+    wb = (int64_t)1 << (KIFMM_MAX_DEPTH - lb);
+    for (d = 0; d < 3; d++) {
+        int64_t a0 = pa[d], b0 = pb[d];
+        if (a0 > b0 + wb || b0 > a0 + wa) return 0;
+        if (a0 == b0 + wb || b0 == a0 + wa) touch = 1;
+    }
+    return touch;
+}
+
+static int lev(const kifmm_tree *t, int b) { return kifmm_key_level(t->key[b]); }
+static int is_leaf(const kifmm_tree *t, int b) { return t->child[b] < 0; }
+
+static int in_list(const size_t *off, const int *idx, int b, int x) {
+    size_t j;
+    for (j = off[b]; j < off[b + 1]; j++)
+        if (idx[j] == x) return 1;
+    return 0;
+}
+
+/* compare the list of every box with the definition, O(boxes^2) */
+static void check_lists(const kifmm_tree *t) {
+    int b, a;
+    for (b = 0; b < t->nboxes; b++) {
+        int nu = 0, nv = 0, nw = 0, nx = 0;
+        for (a = 0; a < t->nboxes; a++) {
+            int adj = box_adjacent(t, a, b), la = lev(t, a), lb = lev(t, b);
+            int u = is_leaf(t, b) && is_leaf(t, a) && (a == b || adj);
+            int v = lb >= 2 && la == lb && !adj && a != b &&
+                    (t->parent[a] == t->parent[b] || box_adjacent(t, t->parent[a], t->parent[b]));
+            int w = is_leaf(t, b) && la == lb + 1 && !adj && box_adjacent(t, t->parent[a], b);
+            int x = lb >= 2 && is_leaf(t, a) && la == lb - 1 && !adj && box_adjacent(t, a, t->parent[b]);
+            nu += u; nv += v; nw += w; nx += x;
+            CHECK(u == in_list(t->u_off, t->u_idx, b, a), "U of %d has %d: %d", b, a, u);
+            CHECK(v == in_list(t->v_off, t->v_idx, b, a), "V of %d has %d: %d", b, a, v);
+            CHECK(w == in_list(t->w_off, t->w_idx, b, a), "W of %d has %d: %d", b, a, w);
+            CHECK(x == in_list(t->x_off, t->x_idx, b, a), "X of %d has %d: %d", b, a, x);
+        }
+        CHECK((size_t)nu == t->u_off[b + 1] - t->u_off[b], "U length");
+        CHECK((size_t)nv == t->v_off[b + 1] - t->v_off[b], "V length");
+        CHECK((size_t)nw == t->w_off[b + 1] - t->w_off[b], "W length");
+        CHECK((size_t)nx == t->x_off[b + 1] - t->x_off[b], "X length");
+    }
+}
+
+static void check_invariants(const kifmm_tree *t, const double *src, const double *tgt) {
+    int b, i, l;
+    double vol = 0;
+    size_t ns = 0, nt = 0, k;
+    /* levels: level_begin ranges, key-sorted, children contiguous and consistent */
+    for (l = 0; l <= KIFMM_MAX_DEPTH; l++)
+        for (b = t->level_begin[l]; b < t->level_begin[l + 1]; b++) {
+            CHECK(lev(t, b) == l, "box %d in level range %d", b, l);
+            if (b > t->level_begin[l]) CHECK(t->key[b - 1] < t->key[b], "sorted within level");
+        }
+    CHECK(t->level_begin[KIFMM_MAX_DEPTH + 1] == t->nboxes, "level ranges cover all boxes");
+    for (b = 0; b < t->nboxes; b++) {
+        if (t->child[b] >= 0) {
+            int o;
+            for (o = 0; o < 8; o++) {
+                int c = t->child[b] + o;
+                CHECK(t->parent[c] == b && t->key[c] == kifmm_key_child(t->key[b], o), "child %d of %d", o, b);
+            }
+            CHECK(t->src_begin[b] == t->src_begin[t->child[b]] && t->src_end[b] == t->src_end[t->child[b] + 7],
+                  "children's sources tile the parent");
+        } else {
+            /* leaf: size bound, points inside the box */
+            CHECK(lev(t, b) == t->max_depth || (t->src_end[b] - t->src_begin[b] <= (size_t)t->leaf_size &&
+                                                 t->tgt_end[b] - t->tgt_begin[b] <= (size_t)t->leaf_size),
+                  "leaf %d too full", b);
+            vol += 1.0 / (double)((uint64_t)1 << (3 * lev(t, b)));
+            ns += t->src_end[b] - t->src_begin[b];
+            nt += t->tgt_end[b] - t->tgt_begin[b];
+            {
+                double c[3], hw;
+                size_t j;
+                int d;
+                kifmm_tree_box_center(t, b, c, &hw);
+                for (j = t->src_begin[b]; j < t->src_end[b]; j++)
+                    for (d = 0; d < 3; d++)
+                        CHECK(fabs(t->src[d * t->nsources + j] - c[d]) <= hw * (1 + 1e-12), "source in leaf");
+                for (j = t->tgt_begin[b]; j < t->tgt_end[b]; j++)
+                    for (d = 0; d < 3; d++)
+                        CHECK(fabs(t->tgt[d * t->ntargets + j] - c[d]) <= hw * (1 + 1e-12), "target in leaf");
+            }
+        }
+    }
+    CHECK(fabs(vol - 1) < 1e-12, "leaves tile the root: volume %g", vol);
+    CHECK(ns == t->nsources && nt == t->ntargets, "every point in exactly one leaf");
+    /* leaves in pre-order, no leaf inside another, ranges consecutive */
+    for (i = 1; i < t->nleaves; i++) {
+        CHECK(t->key[t->leaf[i - 1]] < t->key[t->leaf[i]], "leaves sorted");
+        CHECK(!kifmm_key_is_ancestor(t->key[t->leaf[i - 1]], t->key[t->leaf[i]]), "leaves disjoint");
+        CHECK(t->src_end[t->leaf[i - 1]] == t->src_begin[t->leaf[i]], "source ranges consecutive");
+    }
+    /* permutation: sorted coordinates are the caller's */
+    for (k = 0; k < t->nsources; k++) {
+        size_t j = t->src_perm[k];
+        CHECK(t->src[k] == src[3 * j] && t->src[t->nsources + k] == src[3 * j + 1] &&
+                  t->src[2 * t->nsources + k] == src[3 * j + 2], "source permutation");
+    }
+    for (k = 0; k < t->ntargets; k++) {
+        size_t j = t->tgt_perm[k];
+        CHECK(t->tgt[k] == tgt[3 * j] && t->tgt[2 * t->ntargets + k] == tgt[3 * j + 2], "target permutation");
+    }
+    /* 2:1 balance (leaves) and list size bounds */
+    for (i = 0; i < t->nleaves; i++) {
+        size_t j;
+        int a = t->leaf[i];
+        for (j = t->u_off[a]; j < t->u_off[a + 1]; j++)
+            CHECK(abs(lev(t, t->u_idx[j]) - lev(t, a)) <= 1, "2:1 balance");
+    }
+    CHECK(t->u_max <= 57 && t->v_max <= 189 && t->w_max <= 152 && t->x_max <= 19,
+          "list bounds U %d V %d W %d X %d", t->u_max, t->v_max, t->w_max, t->x_max);
+}
+
+/* every target leaf sees every source exactly once through U, the V and X lists of itself and
+   its ancestors, and W */
+static void counting_test(const kifmm_tree *t) {
+    int *cnt = (int *)calloc(t->nsources + 1, sizeof *cnt);
+    int i;
+    for (i = 0; i < t->nleaves; i++) {
+        int leaf = t->leaf[i], b;
+        size_t j, k;
+        memset(cnt, 0, (t->nsources + 1) * sizeof *cnt);
+#define ADD_RANGE(box) do { cnt[t->src_begin[box]]++; cnt[t->src_end[box]]--; } while (0)
+        for (j = t->u_off[leaf]; j < t->u_off[leaf + 1]; j++) ADD_RANGE(t->u_idx[j]);
+        for (j = t->w_off[leaf]; j < t->w_off[leaf + 1]; j++) ADD_RANGE(t->w_idx[j]);
+        for (b = leaf; b >= 0; b = t->parent[b]) {
+            for (j = t->v_off[b]; j < t->v_off[b + 1]; j++) ADD_RANGE(t->v_idx[j]);
+            for (j = t->x_off[b]; j < t->x_off[b + 1]; j++) ADD_RANGE(t->x_idx[j]);
+        }
+#undef ADD_RANGE
+        {
+            int run = 0, bad = 0;
+            for (k = 0; k < t->nsources; k++) {
+                run += cnt[k];
+                if (run != 1) bad++;
+            }
+            CHECK(bad == 0, "leaf %d: %d sources not seen exactly once", leaf, bad);
+        }
+    }
+    free(cnt);
+}
+
+/* M2L groups: exactly the V pairs with non-empty ends, each under its own transfer vector */
+static void check_m2l_groups(const kifmm_tree *t, int *vectors_seen) {
+    size_t g, j, expect = 0;
+    int b;
+    for (b = 0; b < t->nboxes; b++) {
+        size_t k;
+        if (t->tgt_end[b] == t->tgt_begin[b]) continue;
+        for (k = t->v_off[b]; k < t->v_off[b + 1]; k++)
+            expect += t->src_end[t->v_idx[k]] > t->src_begin[t->v_idx[k]];
+    }
+    CHECK(t->m2l_off[(KIFMM_MAX_DEPTH + 1) * KIFMM_NUM_TRANSFER] == expect, "pair count");
+    for (g = 0; g < (size_t)(KIFMM_MAX_DEPTH + 1) * KIFMM_NUM_TRANSFER; g++) {
+        int l = (int)(g / KIFMM_NUM_TRANSFER), tv = (int)(g % KIFMM_NUM_TRANSFER), d[3];
+        kifmm_transfer_vector(tv, d);
+        if (t->m2l_off[g + 1] > t->m2l_off[g]) vectors_seen[tv] = 1;
+        for (j = t->m2l_off[g]; j < t->m2l_off[g + 1]; j++) {
+            int tg = t->m2l_tgt[j], s = t->m2l_src[j], e;
+            uint32_t a[3], c[3];
+            int64_t w = (int64_t)1 << (KIFMM_MAX_DEPTH - l);
+            kifmm_key_decode(t->key[tg], a, NULL);
+            kifmm_key_decode(t->key[s], c, NULL);
+            CHECK(lev(t, tg) == l && lev(t, s) == l && in_list(t->v_off, t->v_idx, tg, s), "pair in V");
+            for (e = 0; e < 3; e++) CHECK(((int64_t)c[e] - a[e]) == d[e] * w, "transfer vector");
+            if (j > t->m2l_off[g]) CHECK(t->m2l_tgt[j - 1] != tg, "a target once per vector");
+        }
+    }
+}
+
+static void run_case(const char *name, const double *s, size_t ns, const double *tg, size_t nt, int leaf,
+                     int maxd, int brute, int *vectors_seen) {
+    kifmm_tree t;
+    kifmm_status st = kifmm_tree_build(&t, NULL, s, ns, tg, nt, leaf, maxd, NULL);
+    CHECK(st == KIFMM_OK, "%s: build status %d", name, (int)st);
+    if (st != KIFMM_OK) return;
+    check_invariants(&t, s, tg);
+    if (brute) check_lists(&t);
+    counting_test(&t);
+    check_m2l_groups(&t, vectors_seen);
+    printf("%-22s ns %6zu nt %6zu: depth %2d boxes %6d leaves %6d, max U %d V %d W %d X %d\n", name, ns, nt,
+           t.depth, t.nboxes, t.nleaves, t.u_max, t.v_max, t.w_max, t.x_max);
+    kifmm_tree_free(&t);
+}
+
+static void test_trees(void) {
+    int d, seen[KIFMM_NUM_TRANSFER] = {0}, i, nseen = 0;
+    char name[64];
+    tu_seed(7);
+    for (d = 0; d < TU_NDIST; d++) {
+        size_t n = 700;
+        double *x = tu_new_points(n, d), *y = tu_new_points(n / 2 + 3, d);
+        sprintf(name, "%s same", tu_dist_name[d]);
+        run_case(name, x, n, x, n, 8, KIFMM_MAX_DEPTH, 1, seen);
+        sprintf(name, "%s separate", tu_dist_name[d]);
+        run_case(name, x, n, y, n / 2 + 3, 5, 8, 1, seen);
+        free(x);
+        free(y);
+    }
+    {   /* small counts, coincident points, far from the origin */
+        double one[3] = {0.3, -2, 5}, two[6] = {0, 0, 0, 1, 1, 1}, far[3 * 40], same[3 * 50];
+        for (i = 0; i < 40; i++) {
+            far[3 * i] = 1e6 + 1e-2 * tu_rand(); far[3 * i + 1] = -3e5 + 1e-2 * tu_rand();
+            far[3 * i + 2] = 7 + 1e-2 * tu_rand();
+        }
+        for (i = 0; i < 150; i++) same[i] = (i % 3) * 0.5;
+        run_case("n=0", NULL, 0, NULL, 0, 4, KIFMM_MAX_DEPTH, 1, seen);
+        run_case("n=1", one, 1, one, 1, 4, KIFMM_MAX_DEPTH, 1, seen);
+        run_case("n=2", two, 2, two, 2, 1, KIFMM_MAX_DEPTH, 1, seen);
+        run_case("sources only", two, 2, NULL, 0, 1, KIFMM_MAX_DEPTH, 1, seen);
+        run_case("far from origin", far, 40, far, 40, 3, KIFMM_MAX_DEPTH, 1, seen);
+        run_case("coincident > leaf", same, 50, same, 50, 4, 6, 1, seen);
+        run_case("coincident deepest", same, 50, one, 1, 4, KIFMM_MAX_DEPTH, 0, seen);
+    }
+    {   /* bigger uniform: every transfer vector used, counting test and bounds */
+        size_t n = 30000;
+        double *x = tu_new_points(n, TU_CUBE);
+        run_case("cube 40000", x, n, x, n, 20, KIFMM_MAX_DEPTH, 0, seen);
+        free(x);
+        x = tu_new_points(n, TU_PLUMMER);
+        run_case("plummer 40000", x, n, x, n, 20, KIFMM_MAX_DEPTH, 0, seen);
+        free(x);
+    }
+    for (i = 0; i < KIFMM_NUM_TRANSFER; i++) nseen += seen[i];
+    CHECK(nseen == KIFMM_NUM_TRANSFER, "transfer vectors used: %d", nseen);
+    printf("transfer vectors used: %d\n", nseen);
+}
+
+static void test_bad_input(void) {
+    kifmm_tree t;
+    double x[6] = {0, 0, 0, 1, NAN, 0}, y[3] = {0, INFINITY, 0};
+    size_t bad = 0;
+    kifmm_allocator half = {0, 0, 0};
+    CHECK(kifmm_tree_build(&t, NULL, x, 2, x, 1, 4, 5, &bad) == KIFMM_ERR_NONFINITE_INPUT && bad == 1, "NaN");
+    CHECK(kifmm_tree_build(&t, NULL, x, 1, y, 1, 4, 5, &bad) == KIFMM_ERR_NONFINITE_INPUT && bad == 1, "Inf");
+    CHECK(kifmm_tree_build(&t, NULL, NULL, 2, x, 1, 4, 5, NULL) == KIFMM_ERR_INVALID_ARGUMENT, "NULL");
+    CHECK(kifmm_tree_build(&t, NULL, x, 1, x, 1, 0, 5, NULL) == KIFMM_ERR_INVALID_ARGUMENT, "leaf 0");
+    CHECK(kifmm_tree_build(&t, NULL, x, 1, x, 1, 4, KIFMM_MAX_DEPTH + 1, NULL) == KIFMM_ERR_INVALID_ARGUMENT,
+          "depth");
+    half.alloc_fn = tu_alloc_fn;
+    CHECK(kifmm_tree_build(&t, &half, x, 1, x, 1, 4, 5, NULL) == KIFMM_ERR_INVALID_ARGUMENT, "half allocator");
+}
+
+static void test_alloc_failure(void) {
+    size_t n = 600;
+    double *x = tu_new_points(n, TU_PLUMMER);
+    long k;
+    int done = 0;
+    for (k = 0; !done && k < 10000; k++) {
+        tu_alloc a;
+        kifmm_allocator al = tu_allocator(&a, k);
+        kifmm_tree t;
+        kifmm_status st = kifmm_tree_build(&t, &al, x, n, x + 3, n - 1, 6, KIFMM_MAX_DEPTH, NULL);
+        if (st == KIFMM_OK) {
+            CHECK(a.live_bytes >= t.bytes, "bytes held %zu vs counted %zu", t.bytes, a.live_bytes);
+            kifmm_tree_free(&t);
+            done = 1;
+        } else {
+            CHECK(st == KIFMM_ERR_OUT_OF_MEMORY, "failure %ld: status %d", k, (int)st);
+            CHECK(t.nboxes == 0 && t.key == NULL, "tree zeroed after failure");
+        }
+        CHECK(a.live_blocks == 0 && a.live_bytes == 0 && a.bad_frees == 0,
+              "failure at %ld: %ld blocks leaked, %ld bad frees", k, a.live_blocks, a.bad_frees);
+    }
+    CHECK(done, "never succeeded");
+    printf("allocation failure: %ld allocation points tested, no leaks\n", k - 1);
+    free(x);
+}
+
+int main(void) {
+    test_keys();
+    test_trees();
+    test_bad_input();
+    test_alloc_failure();
+    printf("%s: %d failures\n", tu_failures ? "FAIL" : "OK", tu_failures);
+    return tu_failures != 0;
+}
