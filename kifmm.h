@@ -1,12 +1,27 @@
 /* kifmm.h - kernel-independent fast multipole method for the 3D Laplace kernel, header-only C.
 
+   phi(y_j) = sum_i q_i / (4 pi |x_i - y_j|) and its gradient at millions of targets in O(N).
+
    USAGE
      #define KIFMM_IMPLEMENTATION   (in exactly one .c file)
      #include "kifmm.h"             (pulls in kifmm_tree.h and kifmm_ops.h)
 
+     kifmm *fmm;
+     kifmm_config cfg = {0};                 // zero = defaults: order 6, leaf_size 150
+     cfg.tolerance = 1e-6;                   // or cfg.order = 8
+     kifmm_create(&fmm, &cfg, sources, ns, targets, nt);   // xyz interleaved
+     kifmm_evaluate(fmm, charges, potentials, gradients);  // gradients may be NULL
+     kifmm_destroy(fmm);
+
    Optional macros before the include: KIFMM_STATIC (private copy per translation unit),
    KIFMM_USE_CBLAS (default GEMM = cblas_dgemm; link -lopenblas), KIFMM_ASSERT(x).
    Build with -fopenmp for threads; without it everything runs on one thread.
+
+   Threads: config.threads (0 = the OpenMP default) bounds every parallel region. Called from
+   inside the caller's own OpenMP parallel region, kifmm's regions are nested and run on one
+   thread each unless the caller enabled nested parallelism (no deadlock, no oversubscription).
+
+   Nothing is read from the environment or written to disk; there is no global state.
    MIT licence at the end of kifmm_tree.h.
 */
 #ifndef KIFMM_H
@@ -19,4 +34,356 @@
 #define KIFMM_VERSION_MINOR 1
 #define KIFMM_VERSION_PATCH 0
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kifmm_config {  /* zero means default for every field */
+    int    order;              /* expansion order p, 2..16; default: chosen from tolerance, else 6 */
+    double tolerance;          /* wanted relative error of the potential; used when order == 0 */
+    int    leaf_size;          /* max points per leaf (ncrit); default 150 */
+    int    max_depth;          /* deepest tree level, 1..KIFMM_MAX_DEPTH; default KIFMM_MAX_DEPTH */
+    double m2l_tolerance;      /* relative singular-value cut-off of the M2L compression; default tied to order */
+    int    m2l_rank;           /* fixed compression rank k; 0 = chosen from the tolerance */
+    int    threads;            /* 0 = OpenMP default */
+    unsigned long long seed;   /* seed of the randomized SVD; 0 = a fixed default (results are reproducible) */
+    kifmm_allocator allocator;
+    kifmm_blas      blas;
+    kifmm_logger    logger;
+} kifmm_config;
+
+typedef struct kifmm kifmm;    /* opaque: tree, precomputed operators, work buffers */
+
+typedef struct kifmm_stats {   /* filled by kifmm_get_stats after create / evaluate */
+    int    depth;              /* deepest level of the tree */
+    size_t leaves, boxes;      /* leaf count, all boxes */
+    size_t bytes;              /* bytes currently held from the allocator */
+    double seconds_tree;       /* tree + interaction lists */
+    double seconds_precompute; /* operators (surfaces, pseudo-inverses, M2M/L2L, M2L + SVD) */
+    double seconds_evaluate;   /* the last kifmm_evaluate, total */
+    double seconds_op[8];      /* last evaluate per operator, indexed by kifmm_op below */
+    int    order;              /* expansion order actually used */
+    int    m2l_rank;           /* compression rank actually used */
+} kifmm_stats;
+
+enum kifmm_op { KIFMM_OP_P2M, KIFMM_OP_M2M, KIFMM_OP_M2L, KIFMM_OP_L2L,
+                KIFMM_OP_L2P, KIFMM_OP_M2P, KIFMM_OP_P2L, KIFMM_OP_P2P };
+
+KIFMM_DEF const char  *kifmm_status_string(kifmm_status s);   /* never NULL */
+KIFMM_DEF const char  *kifmm_version(void);
+KIFMM_DEF kifmm_status kifmm_create(kifmm **out, const kifmm_config *config,
+                          const double *sources, size_t nsources,
+                          const double *targets, size_t ntargets);
+KIFMM_DEF kifmm_status kifmm_evaluate(kifmm *fmm, const double *charges, double *potentials, double *gradients);
+KIFMM_DEF kifmm_status kifmm_set_points(kifmm *fmm, const double *sources, size_t nsources,
+                              const double *targets, size_t ntargets);
+KIFMM_DEF kifmm_status kifmm_get_stats(const kifmm *fmm, kifmm_stats *stats);
+KIFMM_DEF void         kifmm_destroy(kifmm *fmm);
+KIFMM_DEF kifmm_status kifmm_direct(const double *sources, size_t nsources, const double *charges,
+                          const double *targets, size_t ntargets, double *potentials, double *gradients);
+
+/* extras beyond API.md */
+KIFMM_DEF int          kifmm_order_for_tolerance(double tolerance);  /* the calibrated table, see README */
+KIFMM_DEF double       kifmm_default_m2l_tolerance(int order);
+
+#ifdef __cplusplus
+}
+#endif
 #endif /* KIFMM_H */
+
+/* =========================================================================================== */
+#if defined(KIFMM_IMPLEMENTATION) && !defined(KIFMM_IMPLEMENTED)
+#define KIFMM_IMPLEMENTED
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+
+struct kifmm {
+    kifmm_config cfg;                  /* resolved: every default filled in */
+    kifmm_tree   tree;
+    kifmm_ops    ops;
+    kifmm_eval   eval;
+    kifmm_stats  stats;
+};
+
+KIFMM_DEF const char *kifmm_status_string(kifmm_status s) {
+    switch (s) {
+    case KIFMM_OK: return "ok";
+    case KIFMM_ERR_INVALID_ARGUMENT: return "invalid argument";
+    case KIFMM_ERR_NONFINITE_INPUT: return "non-finite input (NaN or Inf)";
+    case KIFMM_ERR_OUT_OF_MEMORY: return "out of memory";
+    case KIFMM_ERR_NUMERICAL: return "numerical failure";
+    }
+    return "unknown status";
+}
+
+KIFMM_DEF const char *kifmm_version(void) { return "0.1.0"; }
+
+/* measured: the lowest order whose relative L2 potential error stays below the tolerance on
+   every test distribution (README "Accuracy") */
+KIFMM_DEF int kifmm_order_for_tolerance(double tol) {
+    static const double reach[] = {0, 0, 0, 0, 1e-3, 1e-4, 1e-5, 1e-6, 5e-7, 1e-7, 1e-8,
+                                   1e-9, 1e-10, 1e-11, 1e-12, 1e-12, 1e-13};
+    int p;
+    for (p = 4; p < 16; p++)
+        if (reach[p] <= tol) return p;
+    return 16;
+}
+
+KIFMM_DEF double kifmm_default_m2l_tolerance(int order) {
+    return pow(10.0, -(order + 1.0));
+}
+
+static void kifmm__log(const kifmm_config *c, kifmm_status st, const char *fmt, ...) {
+    char msg[256];
+    va_list ap;
+    if (!c || !c->logger.log_fn) return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->logger.log_fn(st, msg, c->logger.user);
+}
+
+static kifmm_status kifmm__check_points(const kifmm_config *c, const double *x, size_t n, const char *what) {
+    size_t i;
+    if (n && !x) {
+        kifmm__log(c, KIFMM_ERR_INVALID_ARGUMENT, "%zu %s given but the array is NULL", n, what);
+        return KIFMM_ERR_INVALID_ARGUMENT;
+    }
+    if (n > ((size_t)-1) / (3 * 64)) {
+        kifmm__log(c, KIFMM_ERR_INVALID_ARGUMENT, "%zu %s: too many for size_t arithmetic", n, what);
+        return KIFMM_ERR_INVALID_ARGUMENT;
+    }
+    for (i = 0; i < 3 * n; i++)
+        if (!(x[i] - x[i] == 0)) {
+            kifmm__log(c, KIFMM_ERR_NONFINITE_INPUT, "point %zu of the %s has a non-finite coordinate", i / 3, what);
+            return KIFMM_ERR_NONFINITE_INPUT;
+        }
+    return KIFMM_OK;
+}
+
+static kifmm_status kifmm__resolve(const kifmm_config *in, kifmm_config *c) {
+    if (in) *c = *in; else memset(c, 0, sizeof *c);
+#define KIFMM__BAD(cond, what, val)                                                            \
+    if (cond) {                                                                                \
+        kifmm__log(c, KIFMM_ERR_INVALID_ARGUMENT, "config." what ": %g is out of range", (double)(val)); \
+        return KIFMM_ERR_INVALID_ARGUMENT;                                                     \
+    }
+    KIFMM__BAD(c->order != 0 && (c->order < 2 || c->order > 16), "order (2..16)", c->order);
+    KIFMM__BAD(c->leaf_size < 0, "leaf_size (>= 0)", c->leaf_size);
+    KIFMM__BAD(c->max_depth < 0 || c->max_depth > KIFMM_MAX_DEPTH, "max_depth (0..19)", c->max_depth);
+    KIFMM__BAD(c->m2l_rank < 0, "m2l_rank (>= 0)", c->m2l_rank);
+    KIFMM__BAD(c->threads < 0, "threads (>= 0)", c->threads);
+    KIFMM__BAD(!(c->tolerance >= 0) || c->tolerance > 1e300, "tolerance (finite, >= 0)", c->tolerance);
+    KIFMM__BAD(!(c->m2l_tolerance >= 0) || c->m2l_tolerance >= 1, "m2l_tolerance (0 <= t < 1)", c->m2l_tolerance);
+    KIFMM__BAD((!c->allocator.alloc_fn) != (!c->allocator.free_fn), "allocator (set both functions or neither)", 0);
+#undef KIFMM__BAD
+    if (c->order == 0) c->order = c->tolerance > 0 ? kifmm_order_for_tolerance(c->tolerance) : 6;
+    if (c->leaf_size == 0) c->leaf_size = 150;
+    if (c->max_depth == 0) c->max_depth = KIFMM_MAX_DEPTH;
+    if (c->m2l_tolerance == 0) c->m2l_tolerance = kifmm_default_m2l_tolerance(c->order);
+    if (c->seed == 0) c->seed = 0x6b69666d6d2d3031ULL;
+#ifdef _OPENMP
+    if (c->threads == 0) c->threads = omp_get_max_threads();
+#else
+    c->threads = 1;
+#endif
+    return KIFMM_OK;
+}
+
+/* tree and evaluation buffers for a point set, into new structs (the old ones stay valid) */
+static kifmm_status kifmm__build_points(kifmm *f, kifmm_tree *tree, kifmm_eval *ev, const double *s, size_t ns,
+                                        const double *t, size_t nt) {
+    kifmm_status st;
+    double t0 = kifmm__now();
+    st = kifmm__check_points(&f->cfg, s, ns, "sources");
+    if (st == KIFMM_OK) st = kifmm__check_points(&f->cfg, t, nt, "targets");
+    if (st != KIFMM_OK) return st;
+    st = kifmm_tree_build(tree, &f->cfg.allocator, s, ns, t, nt, f->cfg.leaf_size, f->cfg.max_depth, NULL);
+    if (st == KIFMM_OK) {
+        st = kifmm_eval_init(ev, &f->ops, tree, &f->cfg.blas, f->cfg.threads, 1);
+        if (st != KIFMM_OK) kifmm_tree_free(tree);
+    }
+    if (st == KIFMM_ERR_OUT_OF_MEMORY)
+        kifmm__log(&f->cfg, st, "out of memory building the tree for %zu points", ns + nt);
+    if (st == KIFMM_OK) f->stats.seconds_tree = kifmm__now() - t0;
+    return st;
+}
+
+KIFMM_DEF kifmm_status kifmm_create(kifmm **out, const kifmm_config *config, const double *sources,
+                                     size_t nsources, const double *targets, size_t ntargets) {
+    kifmm_config c;
+    kifmm *f;
+    kifmm_status st;
+    double t0;
+    if (!out) return KIFMM_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    st = kifmm__resolve(config, &c);
+    if (st != KIFMM_OK) return st;
+    f = (kifmm *)kifmm__alloc(&c.allocator, sizeof *f);
+    if (!f) {
+        kifmm__log(&c, KIFMM_ERR_OUT_OF_MEMORY, "out of memory for the kifmm object (%zu bytes)", sizeof *f);
+        return KIFMM_ERR_OUT_OF_MEMORY;
+    }
+    memset(f, 0, sizeof *f);
+    f->cfg = c;
+    t0 = kifmm__now();
+    st = kifmm_ops_build(&f->ops, &c.allocator, &c.blas, c.order, c.m2l_rank, c.m2l_tolerance, c.seed);
+    if (st != KIFMM_OK) {
+        kifmm__log(&c, st, "precomputing the operators of order %d failed: %s", c.order, kifmm_status_string(st));
+        kifmm__free(&c.allocator, f, sizeof *f);
+        return st;
+    }
+    f->stats.seconds_precompute = kifmm__now() - t0;
+    st = kifmm__build_points(f, &f->tree, &f->eval, sources, nsources, targets, ntargets);
+    if (st != KIFMM_OK) {
+        kifmm_ops_free(&f->ops);
+        kifmm__free(&c.allocator, f, sizeof *f);
+        return st;
+    }
+    *out = f;
+    return KIFMM_OK;
+}
+
+KIFMM_DEF kifmm_status kifmm_set_points(kifmm *f, const double *sources, size_t nsources,
+                                         const double *targets, size_t ntargets) {
+    kifmm_tree tree;
+    kifmm_eval ev;
+    kifmm_status st;
+    if (!f) return KIFMM_ERR_INVALID_ARGUMENT;
+    st = kifmm__build_points(f, &tree, &ev, sources, nsources, targets, ntargets);
+    if (st != KIFMM_OK) return st;
+    kifmm_eval_free(&f->eval, &f->cfg.allocator);
+    kifmm_tree_free(&f->tree);
+    f->tree = tree;
+    f->eval = ev;
+    f->eval.tree = &f->tree;      /* the struct moved */
+    return KIFMM_OK;
+}
+
+KIFMM_DEF void kifmm_destroy(kifmm *f) {
+    kifmm_allocator al;
+    if (!f) return;
+    al = f->cfg.allocator;
+    kifmm_eval_free(&f->eval, &al);
+    kifmm_tree_free(&f->tree);
+    kifmm_ops_free(&f->ops);
+    kifmm__free(&al, f, sizeof *f);
+}
+
+KIFMM_DEF kifmm_status kifmm_get_stats(const kifmm *f, kifmm_stats *s) {
+    if (!f || !s) return KIFMM_ERR_INVALID_ARGUMENT;
+    *s = f->stats;
+    s->depth = f->tree.depth;
+    s->leaves = (size_t)f->tree.nleaves;
+    s->boxes = (size_t)f->tree.nboxes;
+    s->bytes = f->tree.bytes + f->ops.bytes + f->eval.bytes + (sizeof *f < 64 ? 64 : sizeof *f);
+    s->order = f->ops.order;
+    s->m2l_rank = f->ops.k;
+    return KIFMM_OK;
+}
+
+/* upward pass bottom-up, M2L/P2L, downward pass top-down, then the leaf operators */
+static void kifmm__passes(kifmm *f) {
+    kifmm_eval *e = &f->eval;
+    const kifmm_tree *t = &f->tree;
+    double *sec = f->stats.seconds_op, t0;
+    int l;
+    memset(sec, 0, 8 * sizeof *sec);
+#define KIFMM__TIME(op, call) do { t0 = kifmm__now(); call; sec[op] += kifmm__now() - t0; } while (0)
+    KIFMM__TIME(KIFMM_OP_P2M, kifmm__op_p2m(e));
+    for (l = t->depth; l >= 1; l--) KIFMM__TIME(KIFMM_OP_M2M, kifmm__op_m2m(e, l));
+    for (l = 2; l <= t->depth; l++) KIFMM__TIME(KIFMM_OP_M2L, kifmm__op_m2l(e, l));
+    KIFMM__TIME(KIFMM_OP_P2L, kifmm__op_p2l(e));
+    for (l = 2; l < t->depth; l++) KIFMM__TIME(KIFMM_OP_L2L, kifmm__op_l2l(e, l));
+    KIFMM__TIME(KIFMM_OP_L2P, kifmm__op_l2p(e));
+    KIFMM__TIME(KIFMM_OP_M2P, kifmm__op_m2p(e));
+    KIFMM__TIME(KIFMM_OP_P2P, kifmm__op_p2p(e));
+#undef KIFMM__TIME
+}
+
+KIFMM_DEF kifmm_status kifmm_evaluate(kifmm *f, const double *charges, double *pot, double *grad) {
+    const kifmm_tree *t;
+    kifmm_eval *e;
+    size_t i, ns, nt, n;
+    double t0 = kifmm__now();
+    ptrdiff_t j;
+    if (!f) return KIFMM_ERR_INVALID_ARGUMENT;
+    t = &f->tree;
+    e = &f->eval;
+    ns = t->nsources;
+    nt = t->ntargets;
+    if ((ns && !charges) || (nt && !pot)) {
+        kifmm__log(&f->cfg, KIFMM_ERR_INVALID_ARGUMENT, "kifmm_evaluate: the %s array is NULL",
+                   (ns && !charges) ? "charges" : "potentials");
+        return KIFMM_ERR_INVALID_ARGUMENT;
+    }
+    for (i = 0; i < ns; i++)
+        if (!(charges[i] - charges[i] == 0)) {
+            kifmm__log(&f->cfg, KIFMM_ERR_NONFINITE_INPUT, "charge %zu is not finite", i);
+            return KIFMM_ERR_NONFINITE_INPUT;
+        }
+    n = (size_t)f->ops.n;
+    e->grad = grad ? e->grad_buf : NULL;
+    KIFMM__OMP(omp parallel num_threads(e->nthreads))
+    {
+        KIFMM__OMP(omp for schedule(static) nowait)
+        for (j = 0; j < (ptrdiff_t)ns; j++) e->q[j] = charges[t->src_perm[j]];
+        KIFMM__OMP(omp for schedule(static) nowait)
+        for (j = 0; j < (ptrdiff_t)nt; j++) e->pot[j] = 0;
+        KIFMM__OMP(omp for schedule(static) nowait)
+        for (j = 0; j < (ptrdiff_t)(grad ? 3 * nt : 0); j++) e->grad_buf[j] = 0;
+        KIFMM__OMP(omp for schedule(static) nowait)
+        for (j = 0; j < (ptrdiff_t)(n * t->nboxes); j++) e->check[j] = 0;
+    }
+    kifmm__passes(f);
+    KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
+    for (j = 0; j < (ptrdiff_t)nt; j++) {
+        size_t d = t->tgt_perm[j];
+        pot[d] = e->pot[j];
+        if (grad) {
+            grad[3 * d] = e->grad[j];
+            grad[3 * d + 1] = e->grad[nt + j];
+            grad[3 * d + 2] = e->grad[2 * nt + j];
+        }
+    }
+    f->stats.seconds_evaluate = kifmm__now() - t0;
+    return KIFMM_OK;
+}
+
+KIFMM_DEF kifmm_status kifmm_direct(const double *s, size_t ns, const double *q, const double *t, size_t nt,
+                                     double *pot, double *grad) {
+    ptrdiff_t i;
+    if ((ns && (!s || !q)) || (nt && (!t || !pot))) return KIFMM_ERR_INVALID_ARGUMENT;
+    KIFMM__OMP(omp parallel for schedule(dynamic, 64))
+    for (i = 0; i < (ptrdiff_t)nt; i++) {
+        double p = 0, gx = 0, gy = 0, gz = 0;
+        size_t j;
+        for (j = 0; j < ns; j++) {
+            double dx = t[3 * i] - s[3 * j], dy = t[3 * i + 1] - s[3 * j + 1], dz = t[3 * i + 2] - s[3 * j + 2];
+            double r2 = dx * dx + dy * dy + dz * dz, inv, qi;
+            if (r2 == 0) continue;
+            inv = 1.0 / sqrt(r2);
+            qi = q[j] * inv;
+            p += qi;
+            qi *= inv * inv;
+            gx -= qi * dx;
+            gy -= qi * dy;
+            gz -= qi * dz;
+        }
+        pot[i] = KIFMM_INV_4PI * p;
+        if (grad) {
+            grad[3 * i] = KIFMM_INV_4PI * gx;
+            grad[3 * i + 1] = KIFMM_INV_4PI * gy;
+            grad[3 * i + 2] = KIFMM_INV_4PI * gz;
+        }
+    }
+    return KIFMM_OK;
+}
+
+#endif /* KIFMM_IMPLEMENTATION */

@@ -1,10 +1,1368 @@
 /* kifmm_ops.h - kernels, surfaces, dense linear algebra and the FMM operators of kifmm.
-   Part of kifmm, MIT licence at the end of kifmm_tree.h. (being written) */
+   Part of kifmm, MIT licence at the end of kifmm_tree.h.
+
+   USAGE
+     #define KIFMM_OPS_IMPLEMENTATION (or KIFMM_IMPLEMENTATION) in one .c file, then include.
+     Define KIFMM_USE_CBLAS to route the default GEMM through cblas_dgemm (<cblas.h>).
+
+   All matrices are column-major, as BLAS.
+*/
 #ifndef KIFMM_OPS_H
 #define KIFMM_OPS_H
+
 #include "kifmm_tree.h"
-typedef void (*kifmm_dgemm_fn)(int trans_a, int trans_b, int m, int n, int k, double alpha,
-                               const double *a, int lda, const double *b, int ldb,
-                               double beta, double *c, int ldc, void *user);
-typedef struct kifmm_blas { kifmm_dgemm_fn dgemm; void *user; } kifmm_blas;
+
+typedef void (*kifmm_dgemm_fn)(int trans_a, int trans_b,       /* 0 = 'N', 1 = 'T' */
+                               int m, int n, int k, double alpha,
+                               const double *a, int lda,
+                               const double *b, int ldb,
+                               double beta, double *c, int ldc,
+                               void *user);                       /* column-major, as BLAS */
+
+typedef struct kifmm_blas {
+    kifmm_dgemm_fn dgemm;      /* NULL = default (see KIFMM_USE_CBLAS) */
+    void *user;
+} kifmm_blas;
+
+/* ---- dense linear algebra (column-major) ------------------------------------------------- */
+/* C = alpha*op(A)*op(B) + beta*C, op = identity (0) or transpose (1). Dispatch: blas->dgemm hook
+   if set, else cblas_dgemm under KIFMM_USE_CBLAS, else kifmm__dgemm_builtin. blas may be NULL.
+   m, n or k may be 0 (k == 0: C = beta*C); beta == 0 overwrites C even if it held NaN. */
+KIFMM_DEF void kifmm__dgemm(const kifmm_blas *blas, int ta, int tb, int m, int n, int k, double alpha,
+                            const double *a, int lda, const double *b, int ldb, double beta, double *c, int ldc);
+/* Portable packed, cache-blocked GEMM with a register-blocked micro-kernel. Single-threaded. */
+KIFMM_DEF void kifmm__dgemm_builtin(int ta, int tb, int m, int n, int k, double alpha,
+                            const double *a, int lda, const double *b, int ldb, double beta, double *c, int ldc);
+
+/* Blocked Householder QR of A (m x n, m >= n). A is overwritten by the thin Q; r (optional)
+   receives the n x n upper-triangular R with zeros below the diagonal. */
+KIFMM_DEF kifmm_status kifmm__qr(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
+                                 double *a, int lda, double *r, int ldr);
+
+/* SVD A = U diag(s) V^T, r = min(m, n): u is m x r, s descending (r entries), v is n x r (not
+   transposed); u or v may be NULL. QR, then one-sided Jacobi on R. A is not modified. */
+KIFMM_DEF kifmm_status kifmm__svd(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
+                                  const double *a, int lda, double *u, int ldu, double *s, double *v, int ldv);
+
+/* Two-factor pseudo-inverse: keep s_i > rcond*s_0; x1 = V S^+ (n x rank, ld n), x2 = U^T (rank x m,
+   ld rank), pinv(A) = x1*x2. x1 needs n*min(m,n) doubles, x2 min(m,n)*m. */
+KIFMM_DEF kifmm_status kifmm__pinv(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
+                                   const double *a, int lda, double rcond, double *x1, double *x2, int *rank);
+
+/* Seeded generator: xoshiro256** seeded through splitmix64; normals by the polar method. */
+typedef struct kifmm__rng { uint64_t s[4]; double spare; int has_spare; } kifmm__rng;
+KIFMM_DEF void     kifmm__rng_seed(kifmm__rng *r, uint64_t seed);
+KIFMM_DEF uint64_t kifmm__rng_next(kifmm__rng *r);
+KIFMM_DEF double   kifmm__rng_uniform(kifmm__rng *r);   /* [0, 1) */
+KIFMM_DEF double   kifmm__rng_normal(kifmm__rng *r);
+
+/* Action of an m x n matrix A: trans == 0: y (m x ncols, ld ldy) = A x (x is n x ncols, ld ldx);
+   trans == 1: y (n x ncols) = A^T x (x is m x ncols). May use OpenMP inside. */
+typedef void (*kifmm__apply_fn)(int trans, int ncols, const double *x, int ldx, double *y, int ldy, void *ctx);
+
+/* Randomized SVD (Halko-Martinsson-Tropp 2011, Alg. 4.4 + 5.1): l = min(k + oversample, m, n)
+   Gaussian test vectors from seed, power_iters re-orthonormalised power iterations, then the SVD of
+   the small projected matrix. u (m x k, ld m) gets the left singular vectors, s (k) the values in
+   descending order. Needs 1 <= k <= min(m, n). Reproducible: same seed, same bits. */
+KIFMM_DEF kifmm_status kifmm__rsvd(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
+                                   kifmm__apply_fn apply, void *ctx, int k, int oversample, int power_iters,
+                                   uint64_t seed, double *u, double *s);
+
+
+/* ---- kernel and surfaces ------------------------------------------------------------------ */
+#define KIFMM_INV_4PI 0.079577471545947667884   /* 1 / (4 pi) */
+
+/* pot[i] += sum_j q[j] G(t_i, s_j) and, if gx != NULL, the gradient w.r.t. t_i into gx, gy, gz.
+   Points as structure of arrays; a source at exactly a target contributes nothing. */
+KIFMM_DEF void kifmm__p2p(const double *sx, const double *sy, const double *sz, const double *q, size_t ns,
+                          const double *tx, const double *ty, const double *tz, size_t nt,
+                          double *pot, double *gx, double *gy, double *gz);
+
+/* K[i + j*ldk] = G(t_i, s_j) for structure-of-arrays points (ld = point count) */
+KIFMM_DEF void kifmm__kernel_matrix(const double *t, int nt, const double *s, int ns, double *k, int ldk);
+
+KIFMM_DEF int  kifmm_surface_size(int order);                  /* 6 (p-1)^2 + 2 */
+/* the lattice points on the boundary of [-1,1]^3, structure of arrays (x[n], y[n], z[n]) */
+KIFMM_DEF void kifmm__surface(int order, double *s);
+/* out = c + scale * ref, structure of arrays */
+KIFMM_DEF void kifmm__surface_at(const double *ref, int n, const double c[3], double scale, double *out);
+
+#ifndef KIFMM__C2E_RCOND
+#define KIFMM__C2E_RCOND (4 * DBL_EPSILON)   /* relative cut-off of the check-to-equivalent pinv */
 #endif
+#define KIFMM__M2L_BLOCK 256      /* target boxes per M2L task */
+#define KIFMM_RADIUS_INNER 1.05   /* upward equivalent, downward check */
+#define KIFMM_RADIUS_OUTER 2.95   /* upward check, downward equivalent */
+
+/* ---- precomputed operators (unit reference box, scaled per level) -------------------------- */
+typedef struct kifmm_ops {
+    kifmm_allocator alloc;
+    int     order, n;             /* expansion order, surface points */
+    double *surf;                 /* reference surface, 3n, structure of arrays */
+    int     c2e_rank;
+    double *c2e_v, *c2e_u;        /* pinv(K(upward check, upward equivalent)) = c2e_v (n x r) c2e_u (r x n);
+                                     the downward check-to-equivalent is its transpose */
+    double *m2m;                  /* n x 8n: parent equivalent from the 8 children's, stacked */
+    double *l2l;                  /* 8n x n: the 8 children's check potentials from the parent's */
+    int     k;                    /* M2L rank */
+    double *m2l_u;                /* n x k basis of the M2L operators (left = right by symmetry) */
+    double *m2l_c;                /* 316 cores, k x k each: K_t ~ U C_t U^T */
+    int     nsigma;
+    double *sigma;                /* singular values of [K_1 ... K_316] found by the rSVD */
+    size_t  bytes;
+} kifmm_ops;
+
+/* m2l_rank > 0 fixes k; else k = #(sigma_i > m2l_tolerance * sigma_0). */
+KIFMM_DEF kifmm_status kifmm_ops_build(kifmm_ops *ops, const kifmm_allocator *alloc, const kifmm_blas *blas,
+                                       int order, int m2l_rank, double m2l_tolerance, uint64_t seed);
+KIFMM_DEF void kifmm_ops_free(kifmm_ops *ops);
+
+/* ---- evaluation state and the eight operators ---------------------------------------------- */
+typedef struct kifmm_eval {
+    const kifmm_ops  *ops;
+    const kifmm_tree *tree;
+    kifmm_blas        blas;
+    int     nthreads;             /* parallel regions use at most this many threads */
+    double *equiv;                /* n per box: upward equivalent densities */
+    double *check;                /* n per box: downward check potentials */
+    double *q;                    /* charges in sorted source order */
+    double *pot;                  /* potentials in sorted target order */
+    double *grad;                 /* gradients wanted by this evaluation (grad_buf) or NULL */
+    double *grad_buf;             /* gradients, 3 x nt structure of arrays */
+    double *leafbuf;              /* 2 n per leaf: batched check <-> equivalent solves */
+    double *m2l_buf;              /* compressed multipoles of a level (k x boxes) */
+    size_t  m2l_level_max;
+    double *thread_buf;           /* per thread: one box's surface coordinates */
+    size_t  thread_len;
+    size_t  bytes;
+} kifmm_eval;
+
+KIFMM_DEF kifmm_status kifmm_eval_init(kifmm_eval *e, const kifmm_ops *ops, const kifmm_tree *tree,
+                                       const kifmm_blas *blas, int nthreads, int gradients);
+KIFMM_DEF void kifmm_eval_free(kifmm_eval *e, const kifmm_allocator *alloc);
+
+KIFMM_DEF void kifmm__op_p2m(kifmm_eval *e);              /* leaves: particles -> equivalent */
+KIFMM_DEF void kifmm__op_m2m(kifmm_eval *e, int level);   /* children at level -> parents */
+KIFMM_DEF void kifmm__op_m2l(kifmm_eval *e, int level);   /* V list of the boxes of a level */
+KIFMM_DEF void kifmm__op_p2l(kifmm_eval *e);              /* X list of every box */
+KIFMM_DEF void kifmm__op_l2l(kifmm_eval *e, int level);   /* parents at level -> children */
+KIFMM_DEF void kifmm__op_l2p(kifmm_eval *e);              /* leaves: check -> targets */
+KIFMM_DEF void kifmm__op_m2p(kifmm_eval *e);              /* W list of leaves */
+KIFMM_DEF void kifmm__op_p2p(kifmm_eval *e);              /* U list of leaves */
+
+#endif /* KIFMM_OPS_H */
+
+/* =========================================================================================== */
+#if (defined(KIFMM_OPS_IMPLEMENTATION) || defined(KIFMM_IMPLEMENTATION)) && !defined(KIFMM_OPS_IMPLEMENTED)
+#define KIFMM_OPS_IMPLEMENTED
+#ifndef KIFMM_TREE_IMPLEMENTED
+#define KIFMM_TREE_IMPLEMENTATION
+#include "kifmm_tree.h"
+#endif
+
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#ifdef KIFMM_USE_CBLAS
+#include <cblas.h>
+#endif
+
+/* ---- dense linear algebra: GEMM ------------------------------------------------------------ */
+/* Blocking of the built-in GEMM: an MC x KC block of op(A) (64 KB, L2) times a KC x NC block of
+   op(B) (64 KB), both packed into stack buffers, swept by an MR x NR register tile. Measured on
+   the shapes QR and rSVD use (square, k >> m, n and m >> n, k): larger blocks gain nothing. */
+#define KIFMM__GEMM_MR 4
+#define KIFMM__GEMM_NR 4
+#define KIFMM__GEMM_KC 128
+#define KIFMM__GEMM_MC 64
+#define KIFMM__GEMM_NC 64
+
+/* C(m x n) = beta*C; beta == 0 overwrites (so NaN in C does not survive). */
+static void kifmm__la_scale_c(int m, int n, double beta, double *c, int ldc) {
+    int i, j;
+    for (j = 0; j < n; ++j) {
+        double *cj = c + (size_t)j * ldc;
+        if (beta == 0.0) for (i = 0; i < m; ++i) cj[i] = 0.0;
+        else if (beta != 1.0) for (i = 0; i < m; ++i) cj[i] *= beta;
+    }
+}
+
+/* Pack rows [0, mc) x cols [0, kc) of op(A) (element (i,p) at a[i*rs + p*cs]) into panels of MR
+   rows, each stored p-major (MR consecutive values per p), zero-padded at the bottom edge. */
+static void kifmm__la_pack_a(int mc, int kc, const double *a, size_t rs, size_t cs, double *ap) {
+    int ir, i, p;
+    for (ir = 0; ir < mc; ir += KIFMM__GEMM_MR, ap += (size_t)KIFMM__GEMM_MR * kc) {
+        int mr = mc - ir < KIFMM__GEMM_MR ? mc - ir : KIFMM__GEMM_MR;
+        const double *ai = a + (size_t)ir * rs;
+        for (p = 0; p < kc; ++p) {
+            for (i = 0; i < mr; ++i) ap[p * KIFMM__GEMM_MR + i] = ai[i * rs + p * cs];
+            for (; i < KIFMM__GEMM_MR; ++i) ap[p * KIFMM__GEMM_MR + i] = 0.0;
+        }
+    }
+}
+
+/* Pack rows [0, kc) x cols [0, nc) of op(B) (element (p,j) at b[p*rs + j*cs]) into panels of NR
+   columns, each stored p-major, zero-padded at the right edge. */
+static void kifmm__la_pack_b(int kc, int nc, const double *b, size_t rs, size_t cs, double *bp) {
+    int jr, j, p;
+    for (jr = 0; jr < nc; jr += KIFMM__GEMM_NR, bp += (size_t)KIFMM__GEMM_NR * kc) {
+        int nr = nc - jr < KIFMM__GEMM_NR ? nc - jr : KIFMM__GEMM_NR;
+        const double *bj = b + (size_t)jr * cs;
+        for (p = 0; p < kc; ++p) {
+            for (j = 0; j < nr; ++j) bp[p * KIFMM__GEMM_NR + j] = bj[p * rs + j * cs];
+            for (; j < KIFMM__GEMM_NR; ++j) bp[p * KIFMM__GEMM_NR + j] = 0.0;
+        }
+    }
+}
+
+/* The 4 x 4 register tile: 16 named accumulators so that the compiler keeps them in registers
+   (the SLP vectoriser pairs them into SIMD registers at -O2). */
+static void kifmm__la_micro_4x4(int kc, const double *ap, const double *bp, double acc[16]) {
+    double c00 = 0, c10 = 0, c20 = 0, c30 = 0, c01 = 0, c11 = 0, c21 = 0, c31 = 0;
+    double c02 = 0, c12 = 0, c22 = 0, c32 = 0, c03 = 0, c13 = 0, c23 = 0, c33 = 0;
+    int p;
+    for (p = 0; p < kc; ++p, ap += 4, bp += 4) {
+        double a0 = ap[0], a1 = ap[1], a2 = ap[2], a3 = ap[3], b;
+        b = bp[0]; c00 += a0 * b; c10 += a1 * b; c20 += a2 * b; c30 += a3 * b;
+        b = bp[1]; c01 += a0 * b; c11 += a1 * b; c21 += a2 * b; c31 += a3 * b;
+        b = bp[2]; c02 += a0 * b; c12 += a1 * b; c22 += a2 * b; c32 += a3 * b;
+        b = bp[3]; c03 += a0 * b; c13 += a1 * b; c23 += a2 * b; c33 += a3 * b;
+    }
+    acc[0] = c00; acc[1] = c10; acc[2] = c20; acc[3] = c30;
+    acc[4] = c01; acc[5] = c11; acc[6] = c21; acc[7] = c31;
+    acc[8] = c02; acc[9] = c12; acc[10] = c22; acc[11] = c32;
+    acc[12] = c03; acc[13] = c13; acc[14] = c23; acc[15] = c33;
+}
+
+/* C(mr x nr) = beta*C + alpha*acc; beta == 0 never reads C. */
+static void kifmm__la_store_tile(const double *acc, int mr, int nr, double alpha, double beta,
+                              double *c, int ldc) {
+    int i, j;
+    for (j = 0; j < nr; ++j) {
+        double *cj = c + (size_t)j * ldc;
+        const double *aj = acc + j * KIFMM__GEMM_MR;
+        if (beta == 0.0) for (i = 0; i < mr; ++i) cj[i] = alpha * aj[i];
+        else if (beta == 1.0) for (i = 0; i < mr; ++i) cj[i] += alpha * aj[i];
+        else for (i = 0; i < mr; ++i) cj[i] = beta * cj[i] + alpha * aj[i];
+    }
+}
+
+/* One packed MC x KC block of A against one packed KC x NC block of B. */
+static void kifmm__la_macro(int mc, int nc, int kc, double alpha, const double *ap, const double *bp,
+                         double beta, double *c, int ldc) {
+    double acc[KIFMM__GEMM_MR * KIFMM__GEMM_NR];
+    int ir, jr;
+    for (jr = 0; jr < nc; jr += KIFMM__GEMM_NR) {
+        int nr = nc - jr < KIFMM__GEMM_NR ? nc - jr : KIFMM__GEMM_NR;
+        for (ir = 0; ir < mc; ir += KIFMM__GEMM_MR) {
+            int mr = mc - ir < KIFMM__GEMM_MR ? mc - ir : KIFMM__GEMM_MR;
+            kifmm__la_micro_4x4(kc, ap + (size_t)ir * kc, bp + (size_t)jr * kc, acc);
+            kifmm__la_store_tile(acc, mr, nr, alpha, beta, c + ir + (size_t)jr * ldc, ldc);
+        }
+    }
+}
+
+KIFMM_DEF void kifmm__dgemm_builtin(int ta, int tb, int m, int n, int k, double alpha,
+                                    const double *a, int lda, const double *b, int ldb, double beta,
+                                    double *c, int ldc) {
+    double apack[KIFMM__GEMM_MC * KIFMM__GEMM_KC], bpack[KIFMM__GEMM_KC * KIFMM__GEMM_NC];
+    /* strides of op(A)(i,p) and op(B)(p,j) */
+    size_t ars = ta ? (size_t)lda : 1, acs = ta ? 1 : (size_t)lda;
+    size_t brs = tb ? (size_t)ldb : 1, bcs = tb ? 1 : (size_t)ldb;
+    int jc, pc, ic;
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0.0) { kifmm__la_scale_c(m, n, beta, c, ldc); return; }
+    for (jc = 0; jc < n; jc += KIFMM__GEMM_NC) {
+        int nc = n - jc < KIFMM__GEMM_NC ? n - jc : KIFMM__GEMM_NC;
+        for (pc = 0; pc < k; pc += KIFMM__GEMM_KC) {
+            int kc = k - pc < KIFMM__GEMM_KC ? k - pc : KIFMM__GEMM_KC;
+            double bb = pc == 0 ? beta : 1.0;      /* later k-blocks accumulate */
+            kifmm__la_pack_b(kc, nc, b + pc * brs + jc * bcs, brs, bcs, bpack);
+            for (ic = 0; ic < m; ic += KIFMM__GEMM_MC) {
+                int mc = m - ic < KIFMM__GEMM_MC ? m - ic : KIFMM__GEMM_MC;
+                kifmm__la_pack_a(mc, kc, a + ic * ars + pc * acs, ars, acs, apack);
+                kifmm__la_macro(mc, nc, kc, alpha, apack, bpack, bb, c + ic + (size_t)jc * ldc, ldc);
+            }
+        }
+    }
+}
+
+#ifndef KIFMM_USE_CBLAS
+/* The built-in GEMM is single-threaded; called outside any parallel region with enough work, C is
+   split into column (or row) slabs, one per thread. Every element of C sees the same operations in
+   the same order whatever the split, so the result is bitwise independent of the thread count. */
+static void kifmm__la_dgemm_split(int ta, int tb, int m, int n, int k, double alpha, const double *a,
+                                  int lda, const double *b, int ldb, double beta, double *c, int ldc) {
+#ifdef _OPENMP
+    int nt = omp_get_max_threads(), byc = n >= m, dim = byc ? n : m, chunk, t;
+    if (omp_get_level() == 0 && nt > 1 && (double)m * n * k >= 2e6 && dim >= 8) {
+        chunk = (dim + nt - 1) / nt;
+        chunk = (chunk + 3) / 4 * 4;           /* whole register tiles per slab */
+        KIFMM__OMP(omp parallel for schedule(static) num_threads(nt))
+        for (t = 0; t < nt; ++t) {
+            int lo = t * chunk, len = dim - lo < chunk ? dim - lo : chunk;
+            if (len <= 0) continue;
+            if (byc) kifmm__dgemm_builtin(ta, tb, m, len, k, alpha, a, lda, b + (size_t)lo * (tb ? 1 : ldb),
+                                          ldb, beta, c + (size_t)lo * ldc, ldc);
+            else kifmm__dgemm_builtin(ta, tb, len, n, k, alpha, a + (size_t)lo * (ta ? lda : 1), lda, b,
+                                      ldb, beta, c + lo, ldc);
+        }
+        return;
+    }
+#endif
+    kifmm__dgemm_builtin(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+#endif
+
+KIFMM_DEF void kifmm__dgemm(const kifmm_blas *blas, int ta, int tb, int m, int n, int k, double alpha,
+                            const double *a, int lda, const double *b, int ldb, double beta,
+                            double *c, int ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) { kifmm__la_scale_c(m, n, beta, c, ldc); return; }  /* no hook needs to see this */
+    if (blas && blas->dgemm) {
+        blas->dgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, blas->user);
+        return;
+    }
+#ifdef KIFMM_USE_CBLAS
+    cblas_dgemm(CblasColMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#else
+    kifmm__la_dgemm_split(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#endif
+}
+
+/* ---- dense linear algebra: Householder QR ---------------------------------------------------- */
+#define KIFMM__LA_QR_NB 32       /* panel width: recursive inside the panel, GEMMs outside */
+
+/* Level-1 kernels with independent partial sums / unrolled bodies: a plain reduction is one long
+   dependency chain that -O2 will not vectorise (it may not reassociate). */
+static double kifmm__la_dot(int n, const double *restrict x, const double *restrict y) {
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    int i;
+    for (i = 0; i + 4 <= n; i += 4) {
+        s0 += x[i] * y[i]; s1 += x[i + 1] * y[i + 1]; s2 += x[i + 2] * y[i + 2]; s3 += x[i + 3] * y[i + 3];
+    }
+    for (; i < n; ++i) s0 += x[i] * y[i];
+    return (s0 + s2) + (s1 + s3);
+}
+
+static void kifmm__la_axpy(int n, double a, const double *restrict x, double *restrict y) {   /* y += a x */
+    int i;
+    for (i = 0; i + 4 <= n; i += 4) {
+        y[i] += a * x[i]; y[i + 1] += a * x[i + 1]; y[i + 2] += a * x[i + 2]; y[i + 3] += a * x[i + 3];
+    }
+    for (; i < n; ++i) y[i] += a * x[i];
+}
+
+/* 2-norm of x[0..n), rescaled only when the plain sum of squares would under/overflow. */
+static double kifmm__la_nrm2(int n, const double *x) {
+    double ss = kifmm__la_dot(n, x, x), mx = 0.0;
+    int i;
+    if (ss > 1e-280 && ss < 1e280) return sqrt(ss);
+    for (i = 0; i < n; ++i) mx = fabs(x[i]) > mx ? fabs(x[i]) : mx;
+    if (mx == 0.0 || mx != mx || mx > 1.7e308) return mx;
+    for (ss = 0.0, i = 0; i < n; ++i) ss += (x[i] / mx) * (x[i] / mx);
+    return mx * sqrt(ss);
+}
+
+/* Reflector H = I - tau v v^T with v[0] = 1 mapping x (length n) to beta e_1 (GVL 5.1.2, sign
+   chosen against cancellation). x[0] <- beta, x[1:] <- v[1:]; returns tau (0: H = I). */
+static double kifmm__la_house(int n, double *x) {
+    double alpha = x[0], xn = n > 1 ? kifmm__la_nrm2(n - 1, x + 1) : 0.0, beta, scal;
+    int i;
+    if (xn == 0.0) return 0.0;
+    beta = -copysign(hypot(alpha, xn), alpha);
+    scal = 1.0 / (alpha - beta);
+    for (i = 1; i < n; ++i) x[i] *= scal;
+    x[0] = beta;
+    return (beta - alpha) / beta;
+}
+
+/* Level-2 QR of the mr x nb panel p (ld): reflectors below the diagonal, R on and above it. */
+static void kifmm__la_qr_leaf(int mr, int nb, double *p, int ld, double *tau) {
+    int j, c;
+    for (j = 0; j < nb; ++j) {
+        double *v = p + j + (size_t)j * ld, t = kifmm__la_house(mr - j, v);
+        int len = mr - j;
+        tau[j] = t;
+        if (t == 0.0) continue;
+        for (c = j + 1; c < nb; ++c) {
+            double *x = p + j + (size_t)c * ld, w = t * (x[0] + kifmm__la_dot(len - 1, v + 1, x + 1));
+            x[0] -= w;
+            kifmm__la_axpy(len - 1, -w, v + 1, x + 1);
+        }
+    }
+}
+
+/* Copy the reflectors of a factored panel into vb (mr x nb, ld ldv) with the implicit unit
+   diagonal and zeros above it, so that GEMM can use them. */
+static void kifmm__la_qr_getv(int mr, int nb, const double *p, int ld, double *vb, int ldv) {
+    int i, j;
+    for (j = 0; j < nb; ++j) {
+        double *d = vb + (size_t)j * ldv;
+        const double *s = p + (size_t)j * ld;
+        for (i = 0; i < j && i < mr; ++i) d[i] = 0.0;
+        if (j < mr) d[j] = 1.0;
+        for (i = j + 1; i < mr; ++i) d[i] = s[i];
+    }
+}
+
+/* Compact WY: H_1 ... H_nb = I - V T V^T with T upper triangular (nb x nb, ld ldt), from the
+   Gram matrix G = V^T V (GVL 5.1.6): T(0:j, j) = -tau_j T(0:j, 0:j) G(0:j, j). */
+static void kifmm__la_qr_larft(const kifmm_blas *blas, int mr, int nb, const double *vb, int ldv,
+                               const double *tau, double *g, double *t, int ldt) {
+    int i, j, l;
+    kifmm__dgemm(blas, 1, 0, nb, nb, mr, 1.0, vb, ldv, vb, ldv, 0.0, g, nb);
+    for (j = 0; j < nb; ++j) {
+        for (i = 0; i < j; ++i) {
+            double acc = 0.0;
+            for (l = i; l < j; ++l) acc += t[i + (size_t)l * ldt] * g[l + (size_t)j * nb];
+            t[i + (size_t)j * ldt] = -tau[j] * acc;
+        }
+        t[j + (size_t)j * ldt] = tau[j];
+        for (i = j + 1; i < nb; ++i) t[i + (size_t)j * ldt] = 0.0;
+    }
+}
+
+/* C (mr x nc) <- (I - V op(T) V^T) C with w (nb x nc) as scratch; op(T) = T^T when trans. */
+static void kifmm__la_qr_larfb(const kifmm_blas *blas, int trans, int mr, int nc, int nb,
+                               const double *vb, int ldv, const double *t, int ldt, double *c, int ldc,
+                               double *w) {
+    int i, j, l;
+    if (nc <= 0) return;
+    kifmm__dgemm(blas, 1, 0, nb, nc, mr, 1.0, vb, ldv, c, ldc, 0.0, w, nb);
+    for (j = 0; j < nc; ++j) {                 /* w <- op(T) w, in place, triangular */
+        double *wj = w + (size_t)j * nb;
+        if (trans) {                           /* row i of T^T w uses rows l <= i: go downwards */
+            for (i = nb - 1; i >= 0; --i) {
+                double acc = 0.0;
+                for (l = 0; l <= i; ++l) acc += t[l + (size_t)i * ldt] * wj[l];
+                wj[i] = acc;
+            }
+        } else {                               /* row i of T w uses rows l >= i: go upwards */
+            for (i = 0; i < nb; ++i) {
+                double acc = 0.0;
+                for (l = i; l < nb; ++l) acc += t[i + (size_t)l * ldt] * wj[l];
+                wj[i] = acc;
+            }
+        }
+    }
+    kifmm__dgemm(blas, 0, 0, mr, nc, nb, -1.0, vb, ldv, w, nb, 1.0, c, ldc);
+}
+
+/* T12 = -T11 (V1^T V2) T22 joins the compact WY forms of two consecutive reflector blocks
+   (Elmroth-Gustavson). vb holds [V1, V2] (V2 zero in V1's first n1 rows); g is scratch. */
+static void kifmm__la_qr_join(const kifmm_blas *blas, int mr, int n1, int n2, const double *vb, int ldv,
+                              double *t, int ldt, double *g) {
+    int i, j, l;
+    kifmm__dgemm(blas, 1, 0, n1, n2, mr - n1, 1.0, vb + n1, ldv, vb + n1 + (size_t)n1 * ldv, ldv, 0.0, g, n1);
+    for (j = 0; j < n2; ++j)                   /* g <- T11 g: row i uses rows l >= i, go upwards */
+        for (i = 0; i < n1; ++i) {
+            double acc = 0.0;
+            for (l = i; l < n1; ++l) acc += t[i + (size_t)l * ldt] * g[l + (size_t)j * n1];
+            g[i + (size_t)j * n1] = acc;
+        }
+    for (j = 0; j < n2; ++j)                   /* T12 = -g T22; T21 = 0 */
+        for (i = 0; i < n1; ++i) {
+            double acc = 0.0;
+            for (l = 0; l <= j; ++l) acc += g[i + (size_t)l * n1] * t[n1 + l + (size_t)(n1 + j) * ldt];
+            t[i + (size_t)(n1 + j) * ldt] = -acc;
+            t[n1 + j + (size_t)i * ldt] = 0.0;
+        }
+}
+
+/* Recursive QR of the mr x nb panel p: factor the left half, update the right half with its
+   compact WY form, factor the right half below the left's rows, join the two T factors. Almost
+   all flops land in GEMM; only leaves of width <= 8 are level-2. On return vb (ld ldv) holds the
+   explicit V and t (ld ldt) the T of the whole panel. g (nb x nb) and w (nb x nb) are scratch. */
+static void kifmm__la_qr_rec(const kifmm_blas *blas, int mr, int nb, double *p, int ld, double *tau,
+                             double *vb, int ldv, double *t, int ldt, double *g, double *w) {
+    int n1 = nb / 2, n2 = nb - nb / 2, i, j;
+    if (nb <= 8) {
+        kifmm__la_qr_leaf(mr, nb, p, ld, tau);
+        kifmm__la_qr_getv(mr, nb, p, ld, vb, ldv);
+        kifmm__la_qr_larft(blas, mr, nb, vb, ldv, tau, g, t, ldt);
+        return;
+    }
+    kifmm__la_qr_rec(blas, mr, n1, p, ld, tau, vb, ldv, t, ldt, g, w);
+    kifmm__la_qr_larfb(blas, 1, mr, n2, n1, vb, ldv, t, ldt, p + (size_t)n1 * ld, ld, w);
+    kifmm__la_qr_rec(blas, mr - n1, n2, p + n1 + (size_t)n1 * ld, ld, tau + n1, vb + n1 + (size_t)n1 * ldv,
+                     ldv, t + n1 + (size_t)n1 * ldt, ldt, g, w);
+    for (j = n1; j < nb; ++j)
+        for (i = 0; i < n1; ++i) vb[i + (size_t)j * ldv] = 0.0;
+    kifmm__la_qr_join(blas, mr, n1, n2, vb, ldv, t, ldt, g);
+}
+
+/* Overwrite the factored A (reflectors + R) with the thin Q = H_1 ... H_n [I; 0], block by block
+   from the last, each block applied as one compact-WY update. ts holds the T of every block. */
+static void kifmm__la_qr_formq(const kifmm_blas *blas, int m, int n, double *a, int lda,
+                               const double *ts, double *vb, double *w) {
+    int jb = ((n - 1) / KIFMM__LA_QR_NB) * KIFMM__LA_QR_NB, i, j;
+    for (; jb >= 0; jb -= KIFMM__LA_QR_NB) {
+        int nb = n - jb < KIFMM__LA_QR_NB ? n - jb : KIFMM__LA_QR_NB, mr = m - jb;
+        double *ablk = a + jb + (size_t)jb * lda;
+        kifmm__la_qr_getv(mr, nb, ablk, lda, vb, mr);
+        for (j = 0; j < nb; ++j)               /* the block's own columns start as [I; 0] */
+            for (i = 0; i < mr; ++i) ablk[i + (size_t)j * lda] = (i == j) ? 1.0 : 0.0;
+        kifmm__la_qr_larfb(blas, 0, mr, n - jb, nb, vb, mr, ts + (size_t)jb * KIFMM__LA_QR_NB, KIFMM__LA_QR_NB,
+                           ablk, lda, w);
+        for (j = jb; j < n; ++j)               /* Q is zero above row jb in these columns (this
+                                                  clears R; later blocks' rows were cleared before) */
+            for (i = 0; i < jb; ++i) a[i + (size_t)j * lda] = 0.0;
+    }
+}
+
+/* QR with the choice of forming Q. Without it A keeps R on and above the diagonal. */
+static kifmm_status kifmm__la_qr_impl(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
+                                      double *a, int lda, double *r, int ldr, int form_q) {
+    const int NB = KIFMM__LA_QR_NB;
+    size_t nd = (size_t)n + (size_t)m * NB + (size_t)n * NB + (size_t)NB * n + (size_t)NB * NB;
+    double *work, *tau, *vb, *ts, *w, *g;
+    int jb, i, j;
+    if (n <= 0) return KIFMM_OK;
+    if (m < n) return KIFMM_ERR_INVALID_ARGUMENT;
+    work = (double *)kifmm__alloc(al, nd * sizeof(double));
+    if (!work) return KIFMM_ERR_OUT_OF_MEMORY;
+    tau = work; vb = tau + n; ts = vb + (size_t)m * NB; w = ts + (size_t)n * NB; g = w + (size_t)NB * n;
+    for (jb = 0; jb < n; jb += NB) {
+        int nb = n - jb < NB ? n - jb : NB, mr = m - jb;
+        double *ablk = a + jb + (size_t)jb * lda, *t = ts + (size_t)jb * NB;
+        kifmm__la_qr_rec(blas, mr, nb, ablk, lda, tau + jb, vb, mr, t, NB, g, w);
+        kifmm__la_qr_larfb(blas, 1, mr, n - jb - nb, nb, vb, mr, t, NB, ablk + (size_t)nb * lda, lda, w);
+    }
+    if (r)
+        for (j = 0; j < n; ++j)
+            for (i = 0; i < n; ++i) r[i + (size_t)j * ldr] = i <= j ? a[i + (size_t)j * lda] : 0.0;
+    if (form_q) kifmm__la_qr_formq(blas, m, n, a, lda, ts, vb, w);
+    kifmm__free(al, work, nd * sizeof(double));
+    return KIFMM_OK;
+}
+
+KIFMM_DEF kifmm_status kifmm__qr(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
+                                 double *a, int lda, double *r, int ldr) {
+    return kifmm__la_qr_impl(al, blas, m, n, a, lda, r, ldr, 1);
+}
+
+/* ---- dense linear algebra: one-sided Jacobi SVD ------------------------------------------- */
+#define KIFMM__LA_JACOBI_SWEEPS 80
+
+/* x <- c x - s y, y <- s x + c y */
+static void kifmm__la_rot(int n, double *restrict x, double *restrict y, double c, double s) {
+    int i;
+    for (i = 0; i + 2 <= n; i += 2) {          /* unrolled so that -O2 pairs the lanes */
+        double x0 = x[i], x1 = x[i + 1], y0 = y[i], y1 = y[i + 1];
+        x[i] = c * x0 - s * y0; x[i + 1] = c * x1 - s * y1;
+        y[i] = s * x0 + c * y0; y[i + 1] = s * x1 + c * y1;
+    }
+    for (; i < n; ++i) { double x0 = x[i], y0 = y[i]; x[i] = c * x0 - s * y0; y[i] = s * x0 + c * y0; }
+}
+
+/* Orthogonalise columns p, q of w (n rows) by one plane rotation if their cosine exceeds tol
+   (Hestenes; the angle as in GVL 8.5.2), applying it to v too (optional). nrm[] holds the squared
+   column norms, updated exactly as a - t g, b + t g (recomputed when the update cancels). Returns 1
+   if it rotated. */
+static int kifmm__la_jrot(int n, double *w, int ldw, double *v, int ldv, double *nrm, int p, int q, double tol) {
+    double *wp = w + (size_t)p * ldw, *wq = w + (size_t)q * ldw, a = nrm[p], b = nrm[q], g, zeta, t, c, s;
+    if (a == 0.0 || b == 0.0) return 0;
+    g = kifmm__la_dot(n, wp, wq);
+    if (fabs(g) <= tol * sqrt(a) * sqrt(b)) return 0;
+    zeta = (b - a) / (2.0 * g);
+    t = fabs(zeta) > 1e150 ? 0.5 / zeta : copysign(1.0, zeta) / (fabs(zeta) + sqrt(1.0 + zeta * zeta));
+    c = 1.0 / sqrt(1.0 + t * t);
+    s = c * t;
+    kifmm__la_rot(n, wp, wq, c, s);
+    if (v) kifmm__la_rot(n, v + (size_t)p * ldv, v + (size_t)q * ldv, c, s);
+    nrm[p] = a - t * g;
+    nrm[q] = b + t * g;
+    if (nrm[p] < 0.5 * a) nrm[p] = kifmm__la_dot(n, wp, wp);
+    if (nrm[q] < 0.5 * b) nrm[q] = kifmm__la_dot(n, wq, wq);
+    return 1;
+}
+
+/* Hestenes one-sided Jacobi on the n x n W: W <- W V with orthogonal columns; V (optional)
+   accumulates the rotations; nrm (n) is scratch. Pairs are visited in round-robin (tournament)
+   order so that the n/2 rotations of a round are independent and run in parallel; converged when
+   a sweep rotates nothing under the relative test |w_p.w_q| <= sqrt(n) eps |w_p| |w_q|. */
+static kifmm_status kifmm__la_jacobi(int n, double *w, int ldw, double *v, int ldv, double *nrm) {
+    int nn = n + (n & 1), sweep, round, j;     /* odd n: one dummy player sits out each round */
+    double tol = sqrt((double)(n > 1 ? n : 1)) * 2.220446049250313e-16;
+    for (sweep = 0; sweep < KIFMM__LA_JACOBI_SWEEPS; ++sweep) {
+        int nrot = 0;
+        for (j = 0; j < n; ++j) nrm[j] = kifmm__la_dot(n, w + (size_t)j * ldw, w + (size_t)j * ldw);
+        for (round = 0; round < nn - 1; ++round) {
+            int i;
+            KIFMM__OMP(omp parallel for schedule(static) reduction(+ : nrot) if (n >= 128))
+            for (i = 0; i < nn / 2; ++i) {
+                /* circle method: position 0 meets the fixed player nn-1, position i meets nn-1-i */
+                int p = i == 0 ? nn - 1 : (round + i) % (nn - 1), q = (round + nn - 1 - i) % (nn - 1);
+                if (p > q) { int tmp = p; p = q; q = tmp; }
+                if (q < n) nrot += kifmm__la_jrot(n, w, ldw, v, ldv, nrm, p, q, tol);
+            }
+        }
+        if (nrot == 0) return KIFMM_OK;
+    }
+    return KIFMM_ERR_NUMERICAL;
+}
+
+/* Residual of the unit vector e_c after two Gram-Schmidt passes against the j orthonormal
+   columns of u (ld ldu), into x; returns its norm. */
+static double kifmm__la_gs_residual(int n, int j, const double *u, int ldu, int c, double *x) {
+    int i, l, pass;
+    for (i = 0; i < n; ++i) x[i] = i == c ? 1.0 : 0.0;
+    for (pass = 0; pass < 2; ++pass)
+        for (l = 0; l < j; ++l) {
+            const double *y = u + (size_t)l * ldu;
+            double d = 0.0;
+            for (i = 0; i < n; ++i) d += y[i] * x[i];
+            for (i = 0; i < n; ++i) x[i] -= d * y[i];
+        }
+    return kifmm__la_nrm2(n, x);
+}
+
+/* Fill columns [k, n) of the n x n u (ld ldu) so that all n columns are orthonormal, given
+   orthonormal columns [0, k): the directions of exactly zero singular values. Some unit vector
+   keeps a residual >= 1/sqrt(n), so the search always succeeds. */
+static void kifmm__la_complete_basis(int n, int k, double *u, int ldu) {
+    int j, e, i;
+    for (j = k; j < n; ++j) {
+        double *x = u + (size_t)j * ldu, best = -1.0, nrm = 0.0;
+        int beste = 0;
+        for (e = 0; e < n; ++e) {
+            nrm = kifmm__la_gs_residual(n, j, u, ldu, e, x);
+            if (nrm > best) { best = nrm; beste = e; }
+            if (nrm > 0.5) break;              /* x holds this (good enough) residual */
+        }
+        if (e == n) nrm = kifmm__la_gs_residual(n, j, u, ldu, beste, x);
+        for (i = 0; i < n; ++i) x[i] /= nrm;
+    }
+}
+
+/* SVD of the m x n A (m >= n), A destroyed: A = Q R, R V = W (Jacobi), s = column norms of W,
+   U = Q W diag(1/s), sorted descending. u (m x n) and v (n x n) optional. */
+static kifmm_status kifmm__la_svd_tall(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
+                                    double *a, int lda, double *u, int ldu, double *s, double *v, int ldv) {
+    size_t nn = (size_t)n * n, bytes = (3 * nn + (size_t)n) * sizeof(double);
+    double *work = (double *)kifmm__alloc(al, bytes), *r, *vj, *un, *key;
+    kifmm_status st;
+    int i, j, nz;
+    if (!work) return KIFMM_ERR_OUT_OF_MEMORY;
+    r = work; vj = r + nn; un = vj + nn; key = un + nn;
+    st = kifmm__la_qr_impl(al, blas, m, n, a, lda, r, n, u != NULL);
+    for (j = 0; v && j < n; ++j)
+        for (i = 0; i < n; ++i) vj[i + (size_t)j * n] = i == j ? 1.0 : 0.0;
+    if (st == KIFMM_OK) st = kifmm__la_jacobi(n, r, n, v ? vj : NULL, n, key);
+    if (st != KIFMM_OK) { kifmm__free(al, work, bytes); return st; }
+    for (j = 0; j < n; ++j) key[j] = kifmm__la_nrm2(n, r + (size_t)j * n);
+    for (j = 0, nz = n; j < n; ++j) {          /* selection sort: column j <- largest remaining */
+        int best = -1;
+        for (i = 0; i < n; ++i)
+            if (key[i] >= 0.0 && (best < 0 || key[i] > key[best])) best = i;
+        s[j] = key[best];
+        key[best] = -1.0;
+        if (s[j] > 0.0) for (i = 0; i < n; ++i) un[i + (size_t)j * n] = r[i + (size_t)best * n] / s[j];
+        else if (nz == n) nz = j;
+        if (v) for (i = 0; i < n; ++i) v[i + (size_t)j * ldv] = vj[i + (size_t)best * n];
+    }
+    if (u) {
+        if (nz < n) kifmm__la_complete_basis(n, nz, un, n);
+        kifmm__dgemm(blas, 0, 0, m, n, n, 1.0, a, lda, un, n, 0.0, u, ldu);
+    }
+    kifmm__free(al, work, bytes);
+    return KIFMM_OK;
+}
+
+KIFMM_DEF kifmm_status kifmm__svd(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
+                                  const double *a, int lda, double *u, int ldu, double *s, double *v, int ldv) {
+    int big = m >= n ? m : n, small = m >= n ? n : m, i, j;
+    size_t bytes = (size_t)big * small * sizeof(double);
+    double *t;
+    kifmm_status st;
+    if (small <= 0) return KIFMM_OK;
+    t = (double *)kifmm__alloc(al, bytes);
+    if (!t) return KIFMM_ERR_OUT_OF_MEMORY;
+    if (m >= n) {
+        for (j = 0; j < n; ++j) memcpy(t + (size_t)j * m, a + (size_t)j * lda, (size_t)m * sizeof(double));
+        st = kifmm__la_svd_tall(al, blas, m, n, t, m, u, ldu, s, v, ldv);
+    } else {                                   /* A^T = U' S V'^T  =>  A = V' S U'^T */
+        for (j = 0; j < n; ++j)
+            for (i = 0; i < m; ++i) t[j + (size_t)i * n] = a[i + (size_t)j * lda];
+        st = kifmm__la_svd_tall(al, blas, n, m, t, n, v, ldv, s, u, ldu);
+    }
+    kifmm__free(al, t, bytes);
+    return st;
+}
+
+KIFMM_DEF kifmm_status kifmm__pinv(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
+                                   const double *a, int lda, double rcond, double *x1, double *x2, int *rank) {
+    int r = m < n ? m : n, k, i, j;
+    size_t bytes = ((size_t)m * r + r) * sizeof(double);
+    double *u, *s;
+    kifmm_status st;
+    *rank = 0;
+    if (r <= 0) return KIFMM_OK;
+    u = (double *)kifmm__alloc(al, bytes);
+    if (!u) return KIFMM_ERR_OUT_OF_MEMORY;
+    s = u + (size_t)m * r;
+    st = kifmm__svd(al, blas, m, n, a, lda, u, m, s, x1, n);   /* V lands in x1 directly */
+    if (st == KIFMM_OK) {
+        for (k = 0; k < r && s[k] > 0.0 && s[k] > rcond * s[0]; ++k) {}
+        for (j = 0; j < k; ++j) {
+            for (i = 0; i < n; ++i) x1[i + (size_t)j * n] /= s[j];
+            for (i = 0; i < m; ++i) x2[j + (size_t)i * k] = u[i + (size_t)j * m];
+        }
+        *rank = k;
+    }
+    kifmm__free(al, u, bytes);
+    return st;
+}
+
+/* ---- random numbers ------------------------------------------------------------------------ */
+static uint64_t kifmm__la_splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static uint64_t kifmm__la_rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+KIFMM_DEF void kifmm__rng_seed(kifmm__rng *r, uint64_t seed) {
+    int i;
+    for (i = 0; i < 4; ++i) r->s[i] = kifmm__la_splitmix64(&seed);   /* never all zero in practice */
+    r->spare = 0.0;
+    r->has_spare = 0;
+}
+
+KIFMM_DEF uint64_t kifmm__rng_next(kifmm__rng *r) {             /* xoshiro256** */
+    uint64_t *s = r->s, out = kifmm__la_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = kifmm__la_rotl(s[3], 45);
+    return out;
+}
+
+KIFMM_DEF double kifmm__rng_uniform(kifmm__rng *r) {            /* top 53 bits */
+    return (double)(kifmm__rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Marsaglia's polar method: only sqrt and log, so the stream is the same wherever log is
+   correctly rounded (and differs by an ulp at worst elsewhere). */
+KIFMM_DEF double kifmm__rng_normal(kifmm__rng *r) {
+    double x, y, q, f;
+    if (r->has_spare) { r->has_spare = 0; return r->spare; }
+    do {
+        x = 2.0 * kifmm__rng_uniform(r) - 1.0;
+        y = 2.0 * kifmm__rng_uniform(r) - 1.0;
+        q = x * x + y * y;
+    } while (q >= 1.0 || q == 0.0);
+    f = sqrt(-2.0 * log(q) / q);
+    r->spare = y * f;
+    r->has_spare = 1;
+    return x * f;
+}
+
+/* ---- randomized SVD ------------------------------------------------------------------------- */
+/* n x l Gaussian matrix; column j has its own generator seeded from a master stream, so the
+   fill runs in parallel and the result does not depend on the number of threads. */
+static void kifmm__la_gaussian(int n, int l, uint64_t seed, double *x) {
+    int j;
+    KIFMM__OMP(omp parallel for schedule(static) if ((size_t)n * l > 100000))
+    for (j = 0; j < l; ++j) {
+        kifmm__rng master, g;
+        int i;
+        kifmm__rng_seed(&master, seed);
+        for (i = 0; i < j; ++i) kifmm__rng_next(&master);
+        kifmm__rng_seed(&g, kifmm__rng_next(&master));
+        for (i = 0; i < n; ++i) x[i + (size_t)j * n] = kifmm__rng_normal(&g);
+    }
+}
+
+/* Range finder with power iterations (HMT Alg. 4.4), orthonormalising after every product:
+   y (m x l) <- orth(A Omega), then power_iters times z <- orth(A^T y), y <- orth(A z). */
+static kifmm_status kifmm__la_range(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n, int l,
+                                 kifmm__apply_fn apply, void *ctx, int power_iters, uint64_t seed,
+                                 double *y, double *z) {
+    kifmm_status st;
+    int it;
+    kifmm__la_gaussian(n, l, seed, z);
+    apply(0, l, z, n, y, m, ctx);
+    st = kifmm__qr(al, blas, m, l, y, m, NULL, 0);
+    for (it = 0; it < power_iters && st == KIFMM_OK; ++it) {
+        apply(1, l, y, m, z, n, ctx);
+        st = kifmm__qr(al, blas, n, l, z, n, NULL, 0);
+        if (st != KIFMM_OK) break;
+        apply(0, l, z, n, y, m, ctx);
+        st = kifmm__qr(al, blas, m, l, y, m, NULL, 0);
+    }
+    return st;
+}
+
+KIFMM_DEF kifmm_status kifmm__rsvd(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
+                                   kifmm__apply_fn apply, void *ctx, int k, int oversample, int power_iters,
+                                   uint64_t seed, double *u, double *s) {
+    int mn = m < n ? m : n, l;
+    size_t bytes;
+    double *y, *z, *vs, *sv;
+    kifmm_status st;
+    if (k < 1 || k > mn || !apply || !u || !s) return KIFMM_ERR_INVALID_ARGUMENT;
+    l = k + (oversample > 0 ? oversample : 0);
+    l = l < mn ? l : mn;
+    bytes = ((size_t)m * l + (size_t)n * l + (size_t)l * l + (size_t)l) * sizeof(double);
+    y = (double *)kifmm__alloc(al, bytes);
+    if (!y) return KIFMM_ERR_OUT_OF_MEMORY;
+    z = y + (size_t)m * l; vs = z + (size_t)n * l; sv = vs + (size_t)l * l;
+    st = kifmm__la_range(al, blas, m, n, l, apply, ctx, power_iters, seed, y, z);
+    if (st == KIFMM_OK) {
+        /* HMT Alg. 5.1 through B^T = A^T Q = Qb R: B = R^T Qb^T, so with R = W S Vs^T the left
+           singular vectors of B are Vs and only the SVD of the small R is needed (no Qb). */
+        apply(1, l, y, m, z, n, ctx);
+        st = kifmm__la_svd_tall(al, blas, n, l, z, n, NULL, 0, sv, vs, l);
+    }
+    if (st == KIFMM_OK) {
+        kifmm__dgemm(blas, 0, 0, m, k, l, 1.0, y, m, vs, l, 0.0, u, m);
+        memcpy(s, sv, (size_t)k * sizeof(double));
+    }
+    kifmm__free(al, y, bytes);
+    return st;
+}
+
+
+/* ---- kernel ------------------------------------------------------------------------------- */
+KIFMM_DEF void kifmm__p2p(const double *sx, const double *sy, const double *sz, const double *q, size_t ns,
+                          const double *tx, const double *ty, const double *tz, size_t nt,
+                          double *pot, double *gx, double *gy, double *gz) {
+    size_t i, j;
+    for (i = 0; i < nt; i++) {
+        double x = tx[i], y = ty[i], z = tz[i], p = 0, ax = 0, ay = 0, az = 0;
+        if (gx) {
+            for (j = 0; j < ns; j++) {
+                double dx = x - sx[j], dy = y - sy[j], dz = z - sz[j];
+                double r2 = dx * dx + dy * dy + dz * dz;
+                double inv = r2 > 0 ? 1.0 / sqrt(r2) : 0.0;   /* r = 0: no self-interaction */
+                double qi = q[j] * inv, qi3 = qi * inv * inv;
+                p += qi;
+                ax -= qi3 * dx;
+                ay -= qi3 * dy;
+                az -= qi3 * dz;
+            }
+            gx[i] += KIFMM_INV_4PI * ax;
+            gy[i] += KIFMM_INV_4PI * ay;
+            gz[i] += KIFMM_INV_4PI * az;
+        } else {
+            for (j = 0; j < ns; j++) {
+                double dx = x - sx[j], dy = y - sy[j], dz = z - sz[j];
+                double r2 = dx * dx + dy * dy + dz * dz;
+                p += r2 > 0 ? q[j] / sqrt(r2) : 0.0;
+            }
+        }
+        pot[i] += KIFMM_INV_4PI * p;
+    }
+}
+
+KIFMM_DEF void kifmm__kernel_matrix(const double *t, int nt, const double *s, int ns, double *k, int ldk) {
+    ptrdiff_t j;
+    KIFMM__OMP(omp parallel for schedule(static))
+    for (j = 0; j < ns; j++) {
+        int i;
+        for (i = 0; i < nt; i++) {
+            double dx = t[i] - s[j], dy = t[nt + i] - s[ns + j], dz = t[2 * nt + i] - s[2 * ns + j];
+            double r2 = dx * dx + dy * dy + dz * dz;
+            k[i + (size_t)j * ldk] = r2 > 0 ? KIFMM_INV_4PI / sqrt(r2) : 0.0;
+        }
+    }
+}
+
+/* ---- surfaces ----------------------------------------------------------------------------- */
+KIFMM_DEF int kifmm_surface_size(int order) { return 6 * (order - 1) * (order - 1) + 2; }
+
+KIFMM_DEF void kifmm__surface(int p, double *s) {
+    int n = kifmm_surface_size(p), i, j, k, m = 0;
+    for (i = 0; i < p; i++)
+        for (j = 0; j < p; j++)
+            for (k = 0; k < p; k++) {
+                if (i != 0 && i != p - 1 && j != 0 && j != p - 1 && k != 0 && k != p - 1) continue;
+                s[m] = -1.0 + 2.0 * i / (p - 1);
+                s[n + m] = -1.0 + 2.0 * j / (p - 1);
+                s[2 * n + m] = -1.0 + 2.0 * k / (p - 1);
+                m++;
+            }
+}
+
+KIFMM_DEF void kifmm__surface_at(const double *ref, int n, const double c[3], double scale, double *out) {
+    int i, d;
+    for (d = 0; d < 3; d++)
+        for (i = 0; i < n; i++) out[d * n + i] = c[d] + scale * ref[d * n + i];
+}
+
+/* ---- precomputation ----------------------------------------------------------------------- */
+/* K_t: downward check surface of the unit box at the origin <- upward equivalent surface of the
+   box at offset 2 d (box width 2); column-major n x n */
+static void kifmm__m2l_block(const double *s, int n, const int d[3], double *k) {
+    int i, j;
+    double r = KIFMM_RADIUS_INNER;
+    for (j = 0; j < n; j++) {
+        double sx = 2 * d[0] + r * s[j], sy = 2 * d[1] + r * s[n + j], sz = 2 * d[2] + r * s[2 * n + j];
+        for (i = 0; i < n; i++) {
+            double dx = r * s[i] - sx, dy = r * s[n + i] - sy, dz = r * s[2 * n + i] - sz;
+            k[i + (size_t)j * n] = KIFMM_INV_4PI / sqrt(dx * dx + dy * dy + dz * dz);
+        }
+    }
+}
+
+/* The fat matrix F = [K_0 ... K_315] (n x 316n), generated in chunks of transfer vectors; the
+   chunk buffer keeps F whole when it fits, so repeated products do not regenerate it. */
+typedef struct kifmm__fat {
+    const double *surf;
+    int n, chunk, cached_from;     /* transfer vectors per chunk; first vector in the buffer */
+    double *buf;
+    const kifmm_blas *blas;
+} kifmm__fat;
+
+static const double *kifmm__fat_chunk(kifmm__fat *f, int t0) {
+    ptrdiff_t t;
+    int t1 = t0 + f->chunk < KIFMM_NUM_TRANSFER ? t0 + f->chunk : KIFMM_NUM_TRANSFER;
+    size_t nn = (size_t)f->n * f->n;
+    if (f->cached_from == t0) return f->buf;
+    KIFMM__OMP(omp parallel for schedule(dynamic, 1))
+    for (t = t0; t < t1; t++) {
+        int d[3];
+        kifmm_transfer_vector((int)t, d);
+        kifmm__m2l_block(f->surf, f->n, d, f->buf + (size_t)(t - t0) * nn);
+    }
+    f->cached_from = t0;
+    return f->buf;
+}
+
+static void kifmm__fat_apply(int trans, int ncols, const double *x, int ldx, double *y, int ldy, void *ctx) {
+    kifmm__fat *f = (kifmm__fat *)ctx;
+    int t0, n = f->n;
+    for (t0 = 0; t0 < KIFMM_NUM_TRANSFER; t0 += f->chunk) {
+        int cnt = t0 + f->chunk < KIFMM_NUM_TRANSFER ? f->chunk : KIFMM_NUM_TRANSFER - t0;
+        const double *fc = kifmm__fat_chunk(f, t0);
+        if (!trans)   /* y = sum over chunks of F_c x_c */
+            kifmm__dgemm(f->blas, 0, 0, n, ncols, cnt * n, 1.0, fc, n, x + (size_t)t0 * n, ldx,
+                         t0 ? 1.0 : 0.0, y, ldy);
+        else          /* y_c = F_c^T x */
+            kifmm__dgemm(f->blas, 1, 0, cnt * n, ncols, n, 1.0, fc, n, x, ldx, 0.0, y + (size_t)t0 * n, ldy);
+    }
+}
+
+KIFMM_DEF void kifmm_ops_free(kifmm_ops *o) {
+    size_t n, k;
+    if (!o) return;
+    n = (size_t)o->n;
+    k = (size_t)o->k;
+    kifmm__free(&o->alloc, o->surf, 3 * n * sizeof(double));
+    kifmm__free(&o->alloc, o->c2e_v, n * n * sizeof(double));
+    kifmm__free(&o->alloc, o->c2e_u, n * n * sizeof(double));
+    kifmm__free(&o->alloc, o->m2m, 8 * n * n * sizeof(double));
+    kifmm__free(&o->alloc, o->l2l, 8 * n * n * sizeof(double));
+    kifmm__free(&o->alloc, o->m2l_u, n * k * sizeof(double));
+    kifmm__free(&o->alloc, o->m2l_c, KIFMM_NUM_TRANSFER * k * k * sizeof(double));
+    kifmm__free(&o->alloc, o->sigma, n * sizeof(double));
+    memset(o, 0, sizeof *o);
+}
+
+#define KIFMM__OALLOC(o, p, count)                                                             \
+    do {                                                                                       \
+        size_t kifmm__b = (size_t)(count) * sizeof *(p);                                       \
+        if (!((p) = kifmm__alloc(&(o)->alloc, kifmm__b))) goto oom;                            \
+        (o)->bytes += kifmm__b < 64 ? 64 : kifmm__b;                                           \
+    } while (0)
+
+/* check-to-equivalent factors, M2M and L2L on the unit box */
+static kifmm_status kifmm__ops_translations(kifmm_ops *o, const kifmm_blas *blas, double *kbuf, double *tmp) {
+    int n = o->n, r, oct;
+    double *s2 = tmp + (size_t)n * n, *s1 = s2 + 3 * (size_t)n, zero[3] = {0, 0, 0};
+    kifmm_status st;
+    kifmm__surface_at(o->surf, n, zero, KIFMM_RADIUS_OUTER, s2);      /* upward check */
+    kifmm__surface_at(o->surf, n, zero, KIFMM_RADIUS_INNER, s1);      /* upward equivalent */
+    kifmm__kernel_matrix(s2, n, s1, n, kbuf, n);
+    st = kifmm__pinv(&o->alloc, blas, n, n, kbuf, n, KIFMM__C2E_RCOND, o->c2e_v, o->c2e_u, &o->c2e_rank);
+    if (st != KIFMM_OK) return st;
+    r = o->c2e_rank;
+    for (oct = 0; oct < 8; oct++) {
+        double c[3];
+        c[0] = oct & 4 ? 0.5 : -0.5;
+        c[1] = oct & 2 ? 0.5 : -0.5;
+        c[2] = oct & 1 ? 0.5 : -0.5;
+        /* M2M: parent's upward check <- child's upward equivalent, then the parent's solve */
+        kifmm__surface_at(o->surf, n, zero, KIFMM_RADIUS_OUTER, s2);
+        kifmm__surface_at(o->surf, n, c, 0.5 * KIFMM_RADIUS_INNER, s1);
+        kifmm__kernel_matrix(s2, n, s1, n, kbuf, n);
+        kifmm__dgemm(blas, 0, 0, r, n, n, 1.0, o->c2e_u, r, kbuf, n, 0.0, tmp, r);
+        kifmm__dgemm(blas, 0, 0, n, n, r, 1.0, o->c2e_v, n, tmp, r, 0.0, o->m2m + (size_t)oct * n * n, n);
+        /* L2L: child's downward check <- parent's downward equivalent <- parent's check */
+        kifmm__surface_at(o->surf, n, c, 0.5 * KIFMM_RADIUS_INNER, s1);
+        kifmm__surface_at(o->surf, n, zero, KIFMM_RADIUS_OUTER, s2);
+        kifmm__kernel_matrix(s1, n, s2, n, kbuf, n);
+        kifmm__dgemm(blas, 0, 1, n, r, n, 1.0, kbuf, n, o->c2e_u, r, 0.0, tmp, n);
+        kifmm__dgemm(blas, 0, 1, n, n, r, 1.0, tmp, n, o->c2e_v, n, 0.0, o->l2l + (size_t)oct * n, 8 * n);
+    }
+    return KIFMM_OK;
+}
+
+/* M2L: basis from the randomized SVD of the fat matrix, then the 316 cores */
+static kifmm_status kifmm__ops_m2l(kifmm_ops *o, const kifmm_blas *blas, int m2l_rank, double tol,
+                                   uint64_t seed, double *u, double *fatbuf, int chunk) {
+    int n = o->n, k, t0;
+    kifmm__fat f;
+    kifmm_status st;
+    double *t1 = NULL;
+    size_t t1n;
+    f.surf = o->surf; f.n = n; f.chunk = chunk; f.cached_from = -1; f.buf = fatbuf; f.blas = blas;
+    k = m2l_rank > 0 ? (m2l_rank < n ? m2l_rank : n) : n;
+    /* a fixed rank gets oversampling and a power iteration; the full rank needs neither */
+    st = kifmm__rsvd(&o->alloc, blas, n, KIFMM_NUM_TRANSFER * n, kifmm__fat_apply, &f, k, k < n ? 10 : 0,
+                     k < n ? 1 : 0, seed, u, o->sigma);
+    if (st != KIFMM_OK) return st;
+    o->nsigma = k;
+    if (m2l_rank <= 0) {
+        int kk = 1;
+        while (kk < k && o->sigma[kk] > tol * o->sigma[0]) kk++;
+        k = kk;
+    }
+    o->k = k;
+    KIFMM__OALLOC(o, o->m2l_u, (size_t)n * k);
+    memcpy(o->m2l_u, u, (size_t)n * k * sizeof *u);
+    KIFMM__OALLOC(o, o->m2l_c, (size_t)KIFMM_NUM_TRANSFER * k * k);
+    t1n = (size_t)k * chunk * n;
+    t1 = (double *)kifmm__alloc(&o->alloc, t1n * sizeof *t1);
+    if (!t1) goto oom;
+    for (t0 = 0; t0 < KIFMM_NUM_TRANSFER; t0 += chunk) {
+        int cnt = t0 + chunk < KIFMM_NUM_TRANSFER ? chunk : KIFMM_NUM_TRANSFER - t0, t;
+        const double *fc = kifmm__fat_chunk(&f, t0);
+        /* U^T [K_t0 ... ] in one GEMM, then each core C_t = (U^T K_t) U */
+        kifmm__dgemm(blas, 1, 0, k, cnt * n, n, 1.0, o->m2l_u, n, fc, n, 0.0, t1, k);
+        for (t = 0; t < cnt; t++)
+            kifmm__dgemm(blas, 0, 0, k, k, n, 1.0, t1 + (size_t)t * k * n, k, o->m2l_u, n, 0.0,
+                         o->m2l_c + (size_t)(t0 + t) * k * k, k);
+    }
+    kifmm__free(&o->alloc, t1, t1n * sizeof *t1);
+    return KIFMM_OK;
+oom:
+    return KIFMM_ERR_OUT_OF_MEMORY;
+}
+
+KIFMM_DEF kifmm_status kifmm_ops_build(kifmm_ops *o, const kifmm_allocator *alloc, const kifmm_blas *blas,
+                                       int order, int m2l_rank, double m2l_tol, uint64_t seed) {
+    int n, chunk;
+    size_t nn = 0, fatn = 0, tmpn = 0;
+    double *kbuf = NULL, *tmp = NULL, *fat = NULL, *u = NULL;
+    kifmm_status st = KIFMM_ERR_OUT_OF_MEMORY;
+    memset(o, 0, sizeof *o);
+    if (order < 2 || order > 16 || m2l_rank < 0 || !(m2l_tol >= 0)) return KIFMM_ERR_INVALID_ARGUMENT;
+    if (alloc) o->alloc = *alloc;
+    o->order = order;
+    o->n = n = kifmm_surface_size(order);
+    nn = (size_t)n * n;
+    KIFMM__OALLOC(o, o->surf, 3 * (size_t)n);
+    KIFMM__OALLOC(o, o->c2e_v, nn);
+    KIFMM__OALLOC(o, o->c2e_u, nn);
+    KIFMM__OALLOC(o, o->m2m, 8 * nn);
+    KIFMM__OALLOC(o, o->l2l, 8 * nn);
+    KIFMM__OALLOC(o, o->sigma, (size_t)n);
+    kifmm__surface(order, o->surf);
+    tmpn = nn + 6 * (size_t)n;
+    kbuf = (double *)kifmm__alloc(&o->alloc, nn * sizeof *kbuf);
+    tmp = (double *)kifmm__alloc(&o->alloc, tmpn * sizeof *tmp);
+    u = (double *)kifmm__alloc(&o->alloc, nn * sizeof *u);
+    /* keep F whole up to 256 MiB (order 8), else regenerate it in chunks of 64 MiB */
+    chunk = (int)((size_t)(64u << 20) / (nn * sizeof(double)));
+    if (KIFMM_NUM_TRANSFER * nn * sizeof(double) <= ((size_t)256 << 20)) chunk = KIFMM_NUM_TRANSFER;
+    if (chunk < 1) chunk = 1;
+    if (chunk > KIFMM_NUM_TRANSFER) chunk = KIFMM_NUM_TRANSFER;
+    fatn = (size_t)chunk * nn;
+    fat = (double *)kifmm__alloc(&o->alloc, fatn * sizeof *fat);
+    if (!kbuf || !tmp || !u || !fat) goto oom;
+    st = kifmm__ops_translations(o, blas, kbuf, tmp);
+    if (st == KIFMM_OK) st = kifmm__ops_m2l(o, blas, m2l_rank, m2l_tol, seed, u, fat, chunk);
+oom:
+    kifmm__free(&o->alloc, kbuf, nn * sizeof *kbuf);
+    kifmm__free(&o->alloc, tmp, tmpn * sizeof *tmp);
+    kifmm__free(&o->alloc, u, nn * sizeof *u);
+    kifmm__free(&o->alloc, fat, fatn * sizeof *fat);
+    if (st != KIFMM_OK) kifmm_ops_free(o);
+    return st;
+}
+
+/* ---- evaluation state ----------------------------------------------------------------------- */
+KIFMM_DEF void kifmm_eval_free(kifmm_eval *e, const kifmm_allocator *al) {
+    const kifmm_tree *t = e->tree;
+    size_t n, k;
+    if (!t || !e->ops) { memset(e, 0, sizeof *e); return; }
+    n = (size_t)e->ops->n;
+    k = (size_t)e->ops->k;
+    kifmm__free(al, e->equiv, n * t->nboxes * sizeof(double));
+    kifmm__free(al, e->check, n * t->nboxes * sizeof(double));
+    kifmm__free(al, e->q, t->nsources * sizeof(double));
+    kifmm__free(al, e->pot, t->ntargets * sizeof(double));
+    kifmm__free(al, e->grad_buf, 3 * t->ntargets * sizeof(double));
+    kifmm__free(al, e->leafbuf, 2 * n * t->nleaves * sizeof(double));
+    kifmm__free(al, e->m2l_buf, k * e->m2l_level_max * sizeof(double));
+    kifmm__free(al, e->thread_buf, e->thread_len * e->nthreads * sizeof(double));
+    memset(e, 0, sizeof *e);
+}
+
+KIFMM_DEF kifmm_status kifmm_eval_init(kifmm_eval *e, const kifmm_ops *ops, const kifmm_tree *t,
+                                       const kifmm_blas *blas, int nthreads, int gradients) {
+    const kifmm_allocator *al = &ops->alloc;
+    size_t n = (size_t)ops->n, k = (size_t)ops->k;
+    int l;
+    (void)gradients;
+    memset(e, 0, sizeof *e);
+    e->ops = ops;
+    e->tree = t;
+    if (blas) e->blas = *blas;
+    e->nthreads = nthreads < 1 ? 1 : nthreads;
+    for (l = 0; l <= KIFMM_MAX_DEPTH; l++) {
+        size_t nb = (size_t)(t->level_begin[l + 1] - t->level_begin[l]);
+        if (nb > e->m2l_level_max) e->m2l_level_max = nb;
+    }
+    /* per thread: one surface (3n), then the M2L block's locals, gathered and transformed columns */
+    e->thread_len = 3 * n + 3 * k * KIFMM__M2L_BLOCK;
+#define KIFMM__EALLOC(p, count)                                                                \
+    do {                                                                                       \
+        size_t kifmm__b = (size_t)(count) * sizeof *(p);                                       \
+        if (!((p) = kifmm__alloc(al, kifmm__b))) goto oom;                                     \
+        e->bytes += kifmm__b < 64 ? 64 : kifmm__b;                                             \
+    } while (0)
+    KIFMM__EALLOC(e->equiv, n * t->nboxes);
+    KIFMM__EALLOC(e->check, n * t->nboxes);
+    KIFMM__EALLOC(e->q, t->nsources);
+    KIFMM__EALLOC(e->pot, t->ntargets);
+    KIFMM__EALLOC(e->grad_buf, 3 * t->ntargets);
+    KIFMM__EALLOC(e->leafbuf, 2 * n * t->nleaves);
+    KIFMM__EALLOC(e->m2l_buf, k * e->m2l_level_max);
+    KIFMM__EALLOC(e->thread_buf, e->thread_len * e->nthreads);
+#undef KIFMM__EALLOC
+    return KIFMM_OK;
+oom:
+    kifmm_eval_free(e, al);
+    return KIFMM_ERR_OUT_OF_MEMORY;
+}
+
+/* ---- the operators -------------------------------------------------------------------------- */
+static int kifmm__thread(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static double kifmm__box_hw(const kifmm_tree *t, int b) {
+    return t->half_width / (double)((uint64_t)1 << kifmm_key_level(t->key[b]));
+}
+
+/* the surface of box b at radius alpha into this thread's buffer */
+static double *kifmm__box_surface(kifmm_eval *e, int b, double alpha) {
+    double c[3], hw, *s = e->thread_buf + e->thread_len * (size_t)kifmm__thread();
+    kifmm_tree_box_center(e->tree, b, c, &hw);
+    kifmm__surface_at(e->ops->surf, e->ops->n, c, alpha * hw, s);
+    return s;
+}
+
+/* targets of box b receive the field of ns sources at (sx, sy, sz) with strengths q */
+static void kifmm__to_targets(kifmm_eval *e, int b, const double *sx, const double *sy, const double *sz,
+                              size_t ns, const double *q) {
+    const kifmm_tree *t = e->tree;
+    size_t nt = t->ntargets, t0 = t->tgt_begin[b], m = t->tgt_end[b] - t0;
+    double *g = e->grad;
+    kifmm__p2p(sx, sy, sz, q, ns, t->tgt + t0, t->tgt + nt + t0, t->tgt + 2 * nt + t0, m, e->pot + t0,
+               g ? g + t0 : NULL, g ? g + nt + t0 : NULL, g ? g + 2 * nt + t0 : NULL);
+}
+
+/* targets of box b receive the field of the densities q on the surface of box src at radius alpha */
+static void kifmm__surface_to_targets(kifmm_eval *e, int b, int src, double alpha, const double *q) {
+    int n = e->ops->n;
+    double *s = kifmm__box_surface(e, src, alpha);
+    kifmm__to_targets(e, b, s, s + n, s + 2 * n, (size_t)n, q);
+}
+
+/* the check potential at box b's surface (radius alpha) from the sources of box src */
+static void kifmm__to_surface(kifmm_eval *e, int b, double alpha, int src, double *chk) {
+    const kifmm_tree *t = e->tree;
+    size_t ns = t->nsources, s0 = t->src_begin[src], m = t->src_end[src] - s0;
+    int n = e->ops->n;
+    double *s = kifmm__box_surface(e, b, alpha);
+    kifmm__p2p(t->src + s0, t->src + ns + s0, t->src + 2 * ns + s0, e->q + s0, m, s, s + n, s + 2 * n,
+               (size_t)n, chk, NULL, NULL, NULL);
+}
+
+KIFMM_DEF void kifmm__op_p2m(kifmm_eval *e) {
+    const kifmm_tree *t = e->tree;
+    const kifmm_ops *o = e->ops;
+    int n = o->n, r = o->c2e_rank, nl = t->nleaves;
+    double *chk = e->leafbuf, *y = e->leafbuf + (size_t)n * nl;
+    ptrdiff_t i;
+    KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
+    for (i = 0; i < nl; i++) {
+        double *c = chk + (size_t)i * n;
+        memset(c, 0, (size_t)n * sizeof *c);
+        if (t->src_end[t->leaf[i]] > t->src_begin[t->leaf[i]])
+            kifmm__to_surface(e, t->leaf[i], KIFMM_RADIUS_OUTER, t->leaf[i], c);
+    }
+    /* all leaves' solves at once: equivalent = hw * c2e_v (c2e_u check) */
+    kifmm__dgemm(&e->blas, 0, 0, r, nl, n, 1.0, o->c2e_u, r, chk, n, 0.0, y, r);
+    kifmm__dgemm(&e->blas, 0, 0, n, nl, r, 1.0, o->c2e_v, n, y, r, 0.0, chk, n);
+    KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
+    for (i = 0; i < nl; i++) {
+        int b = t->leaf[i], j;
+        double hw = kifmm__box_hw(t, b);
+        for (j = 0; j < n; j++) e->equiv[(size_t)b * n + j] = hw * chk[(size_t)i * n + j];
+    }
+}
+
+KIFMM_DEF void kifmm__op_m2m(kifmm_eval *e, int l) {
+    const kifmm_tree *t = e->tree;
+    int n = e->ops->n, lb = t->level_begin[l], nsplit = (t->level_begin[l + 1] - lb) / 8;
+    ptrdiff_t p;
+    if (l < 1 || nsplit == 0) return;
+    /* children are contiguous: one GEMM for the level, then each column to its parent */
+    kifmm__dgemm(&e->blas, 0, 0, n, nsplit, 8 * n, 1.0, e->ops->m2m, n, e->equiv + (size_t)lb * n, 8 * n,
+                 0.0, e->leafbuf, n);
+    KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
+    for (p = t->level_begin[l - 1]; p < t->level_begin[l]; p++) {
+        int c = t->child[p];
+        if (c >= 0)
+            memcpy(e->equiv + (size_t)p * n, e->leafbuf + (size_t)((c - lb) / 8) * n, (size_t)n * sizeof(double));
+    }
+}
+
+/* M2L for the targets b0 .. b1-1 of level l (at most KIFMM__M2L_BLOCK): per transfer vector,
+   gather the compressed multipoles of the sources, one GEMM with the core, add into the block's
+   compressed locals; then expand into the check potentials. Within a vector every target has at
+   most one source, so a block is all a thread writes. */
+static void kifmm__m2l_block_run(kifmm_eval *e, int l, int b0, int b1, double scale) {
+    const kifmm_tree *t = e->tree;
+    const kifmm_ops *o = e->ops;
+    int n = o->n, k = o->k, lb = t->level_begin[l], tv;
+    double *lh = e->thread_buf + e->thread_len * (size_t)kifmm__thread() + 3 * (size_t)n;
+    double *gat = lh + (size_t)k * KIFMM__M2L_BLOCK, *res = gat + (size_t)k * KIFMM__M2L_BLOCK;
+    size_t base = (size_t)l * KIFMM_NUM_TRANSFER;
+    memset(lh, 0, (size_t)k * (b1 - b0) * sizeof *lh);
+    for (tv = 0; tv < KIFMM_NUM_TRANSFER; tv++) {
+        size_t lo = t->m2l_off[base + tv], hi = t->m2l_off[base + tv + 1], p0, p1, j;
+        int np, i;
+        /* pairs of a vector are sorted by target: find this block's */
+        while (lo < hi) { size_t m = lo + (hi - lo) / 2; if (t->m2l_tgt[m] < b0) lo = m + 1; else hi = m; }
+        p0 = lo;
+        for (p1 = p0; p1 < t->m2l_off[base + tv + 1] && t->m2l_tgt[p1] < b1; p1++) {}
+        np = (int)(p1 - p0);
+        if (np == 0) continue;
+        for (j = p0; j < p1; j++)
+            memcpy(gat + (j - p0) * k, e->m2l_buf + (size_t)(t->m2l_src[j] - lb) * k, (size_t)k * sizeof *gat);
+        kifmm__dgemm(&e->blas, 0, 0, k, np, k, 1.0, o->m2l_c + (size_t)tv * k * k, k, gat, k, 0.0, res, k);
+        for (j = p0; j < p1; j++) {
+            double *dst = lh + (size_t)(t->m2l_tgt[j] - b0) * k, *src = res + (j - p0) * k;
+            for (i = 0; i < k; i++) dst[i] += src[i];
+        }
+    }
+    kifmm__dgemm(&e->blas, 0, 0, n, b1 - b0, k, scale, o->m2l_u, n, lh, k, 1.0, e->check + (size_t)b0 * n, n);
+}
+
+KIFMM_DEF void kifmm__op_m2l(kifmm_eval *e, int l) {
+    const kifmm_tree *t = e->tree;
+    const kifmm_ops *o = e->ops;
+    int n = o->n, k = o->k, lb = t->level_begin[l], le = t->level_begin[l + 1];
+    size_t base = (size_t)l * KIFMM_NUM_TRANSFER;
+    ptrdiff_t blk, nblk = (le - lb + KIFMM__M2L_BLOCK - 1) / KIFMM__M2L_BLOCK;
+    /* kernel matrices of a box of half-width hw are the unit ones / hw */
+    double scale = (double)((uint64_t)1 << l) / t->half_width;
+    if (l < 2 || t->m2l_off[base + KIFMM_NUM_TRANSFER] == t->m2l_off[base]) return;
+    /* compress every multipole of the level at once */
+    kifmm__dgemm(&e->blas, 1, 0, k, le - lb, n, 1.0, o->m2l_u, n, e->equiv + (size_t)lb * n, n, 0.0, e->m2l_buf, k);
+    KIFMM__OMP(omp parallel for schedule(dynamic, 1) num_threads(e->nthreads))
+    for (blk = 0; blk < nblk; blk++) {
+        int b0 = lb + (int)blk * KIFMM__M2L_BLOCK, b1 = b0 + KIFMM__M2L_BLOCK < le ? b0 + KIFMM__M2L_BLOCK : le;
+        kifmm__m2l_block_run(e, l, b0, b1, scale);
+    }
+}
+
+KIFMM_DEF void kifmm__op_p2l(kifmm_eval *e) {
+    const kifmm_tree *t = e->tree;
+    ptrdiff_t b;
+    KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
+    for (b = 0; b < t->nboxes; b++) {
+        size_t j;
+        if (t->tgt_end[b] == t->tgt_begin[b]) continue;
+        for (j = t->x_off[b]; j < t->x_off[b + 1]; j++)
+            if (t->src_end[t->x_idx[j]] > t->src_begin[t->x_idx[j]])
+                kifmm__to_surface(e, (int)b, KIFMM_RADIUS_INNER, t->x_idx[j], e->check + (size_t)b * e->ops->n);
+    }
+}
+
+KIFMM_DEF void kifmm__op_l2l(kifmm_eval *e, int l) {
+    const kifmm_tree *t = e->tree;
+    int n = e->ops->n, lc = t->level_begin[l + 1], nsplit = (t->level_begin[l + 2] - lc) / 8;
+    ptrdiff_t p;
+    if (l < 2 || l >= KIFMM_MAX_DEPTH || nsplit == 0) return;
+    KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
+    for (p = t->level_begin[l]; p < t->level_begin[l + 1]; p++) {
+        int c = t->child[p];
+        if (c >= 0)
+            memcpy(e->leafbuf + (size_t)((c - lc) / 8) * n, e->check + (size_t)p * n, (size_t)n * sizeof(double));
+    }
+    kifmm__dgemm(&e->blas, 0, 0, 8 * n, nsplit, n, 1.0, e->ops->l2l, 8 * n, e->leafbuf, n, 1.0,
+                 e->check + (size_t)lc * n, 8 * n);
+}
+
+KIFMM_DEF void kifmm__op_l2p(kifmm_eval *e) {
+    const kifmm_tree *t = e->tree;
+    const kifmm_ops *o = e->ops;
+    int n = o->n, r = o->c2e_rank, nl = t->nleaves;
+    double *chk = e->leafbuf, *y = e->leafbuf + (size_t)n * nl;
+    ptrdiff_t i;
+    KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
+    for (i = 0; i < nl; i++)
+        memcpy(chk + (size_t)i * n, e->check + (size_t)t->leaf[i] * n, (size_t)n * sizeof *chk);
+    /* downward check-to-equivalent is the transpose of the upward one: c2e_u^T (c2e_v^T check) */
+    kifmm__dgemm(&e->blas, 1, 0, r, nl, n, 1.0, o->c2e_v, n, chk, n, 0.0, y, r);
+    kifmm__dgemm(&e->blas, 1, 0, n, nl, r, 1.0, o->c2e_u, r, y, r, 0.0, chk, n);
+    KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
+    for (i = 0; i < nl; i++) {
+        int b = t->leaf[i], j;
+        double *q = chk + (size_t)i * n, hw = kifmm__box_hw(t, b);
+        if (t->tgt_end[b] == t->tgt_begin[b] || kifmm_key_level(t->key[b]) < 2) continue;
+        for (j = 0; j < n; j++) q[j] *= hw;
+        kifmm__surface_to_targets(e, b, b, KIFMM_RADIUS_OUTER, q);
+    }
+}
+
+KIFMM_DEF void kifmm__op_m2p(kifmm_eval *e) {
+    const kifmm_tree *t = e->tree;
+    int n = e->ops->n;
+    ptrdiff_t i;
+    KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
+    for (i = 0; i < t->nleaves; i++) {
+        int b = t->leaf[i];
+        size_t j;
+        if (t->tgt_end[b] == t->tgt_begin[b]) continue;
+        for (j = t->w_off[b]; j < t->w_off[b + 1]; j++) {
+            int w = t->w_idx[j];
+            if (t->src_end[w] == t->src_begin[w]) continue;
+            kifmm__surface_to_targets(e, b, w, KIFMM_RADIUS_INNER, e->equiv + (size_t)w * n);
+        }
+    }
+}
+
+KIFMM_DEF void kifmm__op_p2p(kifmm_eval *e) {
+    const kifmm_tree *t = e->tree;
+    size_t ns = t->nsources;
+    ptrdiff_t i;
+    KIFMM__OMP(omp parallel for schedule(dynamic, 4) num_threads(e->nthreads))
+    for (i = 0; i < t->nleaves; i++) {
+        int b = t->leaf[i];
+        size_t j;
+        if (t->tgt_end[b] == t->tgt_begin[b]) continue;
+        for (j = t->u_off[b]; j < t->u_off[b + 1]; j++) {
+            int u = t->u_idx[j];
+            size_t s0 = t->src_begin[u], m = t->src_end[u] - s0;
+            if (m == 0) continue;
+            kifmm__to_targets(e, b, t->src + s0, t->src + ns + s0, t->src + 2 * ns + s0, m, e->q + s0);
+        }
+    }
+}
+
+#endif /* KIFMM_OPS_IMPLEMENTATION */

@@ -22,8 +22,8 @@ static int tu_failures = 0;
 
 /* splitmix64: deterministic test data */
 static uint64_t tu_state = 0x9e3779b97f4a7c15ULL;
-static void tu_seed(uint64_t s) { tu_state = s * 0x9e3779b97f4a7c15ULL + 1; }
-static double tu_rand(void) {                              /* [0, 1) */
+static inline void tu_seed(uint64_t s) { tu_state = s * 0x9e3779b97f4a7c15ULL + 1; }
+static inline double tu_rand(void) {                              /* [0, 1) */
     uint64_t z = (tu_state += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
@@ -32,11 +32,11 @@ static double tu_rand(void) {                              /* [0, 1) */
 }
 
 enum { TU_CUBE, TU_SPHERE, TU_PLUMMER, TU_LINE, TU_PLANE, TU_TWO_CLUSTERS, TU_DUPLICATES, TU_NDIST };
-static const char *tu_dist_name[TU_NDIST] = {"cube", "sphere", "plummer", "line", "plane",
+static const char *const tu_dist_name[TU_NDIST] = {"cube", "sphere", "plummer", "line", "plane",
                                              "two-clusters", "duplicates"};
 
 /* n points of distribution d into x (3n, interleaved) */
-static void tu_points(double *x, size_t n, int d) {
+static inline void tu_points(double *x, size_t n, int d) {
     size_t i;
     for (i = 0; i < n; i++) {
         double *p = x + 3 * i, u = tu_rand(), v = tu_rand(), w = tu_rand();
@@ -76,7 +76,7 @@ typedef struct tu_alloc {
     size_t live_bytes, peak_bytes;
 } tu_alloc;
 
-static void *tu_alloc_fn(size_t size, size_t align, void *user) {
+static inline void *tu_alloc_fn(size_t size, size_t align, void *user) {
     tu_alloc *a = (tu_alloc *)user;
     unsigned char *raw;
     if (a->fail_at >= 0 && a->calls++ == a->fail_at) return NULL;
@@ -96,7 +96,7 @@ static void *tu_alloc_fn(size_t size, size_t align, void *user) {
     }
 }
 
-static void tu_free_fn(void *ptr, size_t size, void *user) {
+static inline void tu_free_fn(void *ptr, size_t size, void *user) {
     tu_alloc *a = (tu_alloc *)user;
     unsigned char *raw;
     size_t got;
@@ -109,7 +109,7 @@ static void tu_free_fn(void *ptr, size_t size, void *user) {
     free(raw);
 }
 
-static kifmm_allocator tu_allocator(tu_alloc *a, long fail_at) {
+static inline kifmm_allocator tu_allocator(tu_alloc *a, long fail_at) {
     kifmm_allocator al;
     memset(a, 0, sizeof *a);
     a->fail_at = fail_at;
@@ -119,7 +119,7 @@ static kifmm_allocator tu_allocator(tu_alloc *a, long fail_at) {
     return al;
 }
 
-static double *tu_new_points(size_t n, int d) {
+static inline double *tu_new_points(size_t n, int d) {
     double *x = (double *)malloc((3 * n + 1) * sizeof *x);
     tu_points(x, n, d);
     return x;

@@ -1,0 +1,285 @@
+/* Each FMM operator on its own against direct evaluation (order 6: relative errors <= 1e-5 for
+   the potential, 1e-4 for the gradient; P2P exact to rounding). Far-field operators are checked at
+   points outside the check surfaces, local ones at points inside the box. */
+#define KIFMM_IMPLEMENTATION
+#include "kifmm.h"
+#include "testutil.h"
+
+#define ORDER 6
+static kifmm_ops ops;
+static kifmm_tree tree;
+static kifmm_eval ev;
+
+typedef struct acc { double e2, r2; } acc;               /* running relative L2 error */
+static void acc_add(acc *a, double got, double want) { a->e2 += (got - want) * (got - want); a->r2 += want * want; }
+static double acc_rel(const acc *a) { return a->r2 > 0 ? sqrt(a->e2 / a->r2) : sqrt(a->e2); }
+
+/* field at one point x from the sorted sources of box src (subtree) */
+static double direct_box(int src, const double x[3]) {
+    double p = 0, y[3] = {x[0], x[1], x[2]};
+    size_t s0 = tree.src_begin[src], m = tree.src_end[src] - s0, ns = tree.nsources;
+    kifmm__p2p(tree.src + s0, tree.src + ns + s0, tree.src + 2 * ns + s0, ev.q + s0, m, y, y + 1, y + 2, 1, &p,
+               NULL, NULL, NULL);
+    return p;
+}
+
+/* field at x of densities q on the surface of box b at radius alpha */
+static double surface_field(int b, double alpha, const double *q, const double x[3]) {
+    double c[3], hw, s[3 * 2000], p = 0, y[3] = {x[0], x[1], x[2]};
+    kifmm_tree_box_center(&tree, b, c, &hw);
+    kifmm__surface_at(ops.surf, ops.n, c, alpha * hw, s);
+    kifmm__p2p(s, s + ops.n, s + 2 * ops.n, q, (size_t)ops.n, y, y + 1, y + 2, 1, &p, NULL, NULL, NULL);
+    return p;
+}
+
+/* downward equivalent density of box b from its check potential */
+static void check_to_equiv(int b, double *q) {
+    int n = ops.n, r = ops.c2e_rank;
+    double y[2000], c[3], hw;
+    kifmm_tree_box_center(&tree, b, c, &hw);
+    kifmm__dgemm(NULL, 1, 0, r, 1, n, 1.0, ops.c2e_v, n, ev.check + (size_t)b * n, n, 0.0, y, r);
+    kifmm__dgemm(NULL, 1, 0, n, 1, r, hw, ops.c2e_u, r, y, r, 0.0, q, n);
+}
+
+/* random point at distance f * hw from the centre of box b (f > 1: outside; f < 1: inside) */
+static void point_near(int b, double f, double x[3]) {
+    double c[3], hw;
+    int d;
+    kifmm_tree_box_center(&tree, b, c, &hw);
+    if (f < 1) { for (d = 0; d < 3; d++) x[d] = c[d] + f * hw * (2 * tu_rand() - 1); return; }
+    {
+        double v[3], nv = 0;
+        for (d = 0; d < 3; d++) { v[d] = 2 * tu_rand() - 1; nv += v[d] * v[d]; }
+        nv = sqrt(nv);
+        for (d = 0; d < 3; d++) x[d] = c[d] + f * hw * v[d] / nv;
+    }
+}
+
+static void reset(void) {
+    int n = ops.n;
+    memset(ev.check, 0, (size_t)n * tree.nboxes * sizeof(double));
+    memset(ev.pot, 0, tree.ntargets * sizeof(double));
+    memset(ev.grad, 0, 3 * tree.ntargets * sizeof(double));
+}
+
+/* the multipole of every box with sources reproduces its field far away (P2M, then M2M) */
+static double far_field_error(int leaves_only) {
+    acc a = {0, 0};
+    int b, i;
+    for (b = 0; b < tree.nboxes; b++) {
+        if (tree.src_end[b] == tree.src_begin[b] || (tree.child[b] >= 0) == leaves_only) continue;
+        for (i = 0; i < 4; i++) {
+            double x[3];
+            point_near(b, 3.2 + 3 * tu_rand(), x);
+            acc_add(&a, surface_field(b, KIFMM_RADIUS_INNER, ev.equiv + (size_t)b * ops.n, x), direct_box(b, x));
+        }
+    }
+    return acc_rel(&a);
+}
+
+/* the check potential of every box (through its downward equivalent) against the direct field of
+   the boxes in the given list, at points inside the box */
+static double local_error(const size_t *off, const int *idx, int level_only) {
+    acc a = {0, 0};
+    int b, i, cnt = 0;
+    double q[2000];
+    for (b = 0; b < tree.nboxes; b++) {
+        size_t j;
+        if (off[b + 1] == off[b] || (level_only >= 0 && kifmm_key_level(tree.key[b]) != level_only)) continue;
+        if (tree.tgt_end[b] == tree.tgt_begin[b]) continue;      /* skipped by design: no targets */
+        check_to_equiv(b, q);
+        cnt++;
+        for (i = 0; i < 4; i++) {
+            double x[3], want = 0;
+            point_near(b, 0.95 * tu_rand(), x);
+            for (j = off[b]; j < off[b + 1]; j++) want += direct_box(idx[j], x);
+            acc_add(&a, surface_field(b, KIFMM_RADIUS_OUTER, q, x), want);
+        }
+    }
+    CHECK(cnt > 0, "no box to test");
+    return acc_rel(&a);
+}
+
+/* pot/grad at the targets against the direct field of each leaf's list */
+static void target_error(const size_t *off, const int *idx, double *ep, double *eg) {
+    acc a = {0, 0}, g = {0, 0};
+    int i, cnt = 0;
+    size_t nt = tree.ntargets, ns = tree.nsources;
+    for (i = 0; i < tree.nleaves; i++) {
+        int b = tree.leaf[i];
+        size_t k, j;
+        for (k = tree.tgt_begin[b]; k < tree.tgt_end[b]; k++) {
+            double p = 0, gx = 0, gy = 0, gz = 0;
+            for (j = off[b]; j < off[b + 1]; j++) {
+                int s = idx[j];
+                size_t s0 = tree.src_begin[s];
+                kifmm__p2p(tree.src + s0, tree.src + ns + s0, tree.src + 2 * ns + s0, ev.q + s0, tree.src_end[s] - s0,
+                           tree.tgt + k, tree.tgt + nt + k, tree.tgt + 2 * nt + k, 1, &p, &gx, &gy, &gz);
+            }
+            cnt += off[b + 1] > off[b];
+            acc_add(&a, ev.pot[k], p);
+            acc_add(&g, ev.grad[k], gx);
+            acc_add(&g, ev.grad[nt + k], gy);
+            acc_add(&g, ev.grad[2 * nt + k], gz);
+        }
+    }
+    CHECK(cnt > 0, "no target to test");
+    *ep = acc_rel(&a);
+    *eg = acc_rel(&g);
+}
+
+int main(void) {
+    size_t n = 6000, i;
+    double *x, e, eg;
+    int l;
+    tu_seed(3);
+    x = tu_new_points(n, TU_PLUMMER);
+    CHECK(kifmm_ops_build(&ops, NULL, NULL, ORDER, 0, 1e-7, 1) == KIFMM_OK, "ops");
+    CHECK(kifmm_tree_build(&tree, NULL, x, n, x, n, 20, KIFMM_MAX_DEPTH, NULL) == KIFMM_OK, "tree");
+    CHECK(kifmm_eval_init(&ev, &ops, &tree, NULL, 2, 1) == KIFMM_OK, "eval");
+    ev.grad = ev.grad_buf;
+    for (i = 0; i < n; i++) ev.q[i] = tu_rand() - 0.5;
+    printf("order %d, n %d surface points, M2L rank %d; tree depth %d, %d boxes\n", ORDER, ops.n, ops.k, tree.depth,
+           tree.nboxes);
+
+    reset();
+    kifmm__op_p2m(&ev);
+    e = far_field_error(1);
+    printf("P2M (leaf multipoles at 3.2..6.2 half-widths): %.2e\n", e);
+    CHECK(e <= 1e-5, "P2M %.2e", e);
+    for (l = tree.depth; l >= 1; l--) kifmm__op_m2m(&ev, l);
+    e = far_field_error(0);
+    printf("M2M (parent multipoles):                      %.2e\n", e);
+    CHECK(e <= 1e-5, "M2M %.2e", e);
+
+    for (l = 2; l <= tree.depth; l++) {
+        reset();
+        kifmm__op_m2l(&ev, l);
+        e = local_error(tree.v_off, tree.v_idx, l);
+        printf("M2L level %d (V list, inside the box):         %.2e\n", l, e);
+        CHECK(e <= 1e-5, "M2L level %d %.2e", l, e);
+    }
+    reset();
+    kifmm__op_p2l(&ev);
+    e = local_error(tree.x_off, tree.x_idx, -1);
+    printf("P2L (X list, inside the box):                 %.2e\n", e);
+    CHECK(e <= 1e-5, "P2L %.2e", e);
+
+    {   /* L2L: a level-2 box's check from far charges, passed to its children */
+        double far[3 * 8], fq[8], c[3], hw, q[2000];
+        int b, j, k, tested = 0;
+        acc a = {0, 0};
+        for (b = tree.level_begin[2]; b < tree.level_begin[3] && !tested; b++) {
+            double s[3 * 2000];
+            if (tree.child[b] < 0) continue;
+            reset();
+            kifmm_tree_box_center(&tree, b, c, &hw);
+            for (j = 0; j < 8; j++) {
+                double y[3];
+                point_near(b, 4 + 2 * tu_rand(), y);
+                memcpy(far + 3 * j, y, sizeof y);
+                fq[j] = tu_rand() - 0.5;
+            }
+            kifmm__surface_at(ops.surf, ops.n, c, KIFMM_RADIUS_INNER * hw, s);
+            for (k = 0; k < ops.n; k++) {
+                double y[3] = {s[k], s[ops.n + k], s[2 * ops.n + k]};
+                ev.check[(size_t)b * ops.n + k] = 0;
+                kifmm_direct(far, 8, fq, y, 1, &ev.check[(size_t)b * ops.n + k], NULL);
+            }
+            kifmm__op_l2l(&ev, 2);
+            for (k = 0; k < 8; k++) {
+                int ch = tree.child[b] + k;
+                check_to_equiv(ch, q);
+                for (j = 0; j < 6; j++) {
+                    double y[3], want;
+                    point_near(ch, 0.95 * tu_rand(), y);
+                    kifmm_direct(far, 8, fq, y, 1, &want, NULL);
+                    acc_add(&a, surface_field(ch, KIFMM_RADIUS_OUTER, q, y), want);
+                }
+            }
+            tested = 1;
+        }
+        e = acc_rel(&a);
+        printf("L2L (children of a level-2 box):              %.2e\n", e);
+        CHECK(tested && e <= 1e-5, "L2L %.2e", e);
+    }
+
+    {   /* L2P: each leaf's check from 4 charges of its own at 4..6 half-widths (outside the
+           downward equivalent surface); its targets must get their field */
+        double *far = (double *)malloc(12 * sizeof(double) * tree.nleaves), fq[4] = {1, -0.5, 0.7, 0.3};
+        acc a = {0, 0}, g = {0, 0};
+        size_t nt = tree.ntargets;
+        int k;
+        reset();
+        for (i = 0; i < (size_t)tree.nleaves; i++) {
+            int b = tree.leaf[i];
+            double c[3], hw, s[3 * 2000];
+            for (k = 0; k < 4; k++) point_near(b, 4 + 2 * tu_rand(), far + 12 * i + 3 * k);
+            kifmm_tree_box_center(&tree, b, c, &hw);
+            kifmm__surface_at(ops.surf, ops.n, c, KIFMM_RADIUS_INNER * hw, s);
+            for (k = 0; k < ops.n; k++) {
+                double y[3] = {s[k], s[ops.n + k], s[2 * ops.n + k]};
+                kifmm_direct(far + 12 * i, 4, fq, y, 1, &ev.check[(size_t)b * ops.n + k], NULL);
+            }
+        }
+        kifmm__op_l2p(&ev);
+        for (i = 0; i < (size_t)tree.nleaves; i++) {
+            int b = tree.leaf[i];
+            size_t j;
+            if (kifmm_key_level(tree.key[b]) < 2) continue;
+            for (j = tree.tgt_begin[b]; j < tree.tgt_end[b]; j++) {
+                double y[3] = {tree.tgt[j], tree.tgt[nt + j], tree.tgt[2 * nt + j]}, p, gr[3];
+                kifmm_direct(far + 12 * i, 4, fq, y, 1, &p, gr);
+                acc_add(&a, ev.pot[j], p);
+                acc_add(&g, ev.grad[j], gr[0]);
+                acc_add(&g, ev.grad[nt + j], gr[1]);
+                acc_add(&g, ev.grad[2 * nt + j], gr[2]);
+            }
+        }
+        free(far);
+        printf("L2P (charges at 4..6 half-widths per leaf):   %.2e / %.2e\n", acc_rel(&a), acc_rel(&g));
+        CHECK(acc_rel(&a) <= 1e-5 && acc_rel(&g) <= 1e-4, "L2P %.2e / %.2e", acc_rel(&a), acc_rel(&g));
+    }
+
+    {   /* the kernel against kifmm_direct, with coincident points (no self-interaction) */
+        size_t m = 300;
+        double *s = tu_new_points(m, TU_CUBE), q[300], soa[900], p1[300], p2[300], g1[900], g2[900], gs[900];
+        acc a = {0, 0}, g = {0, 0};
+        for (i = 0; i < m; i++) {
+            q[i] = tu_rand() - 0.5;
+            soa[i] = s[3 * i]; soa[m + i] = s[3 * i + 1]; soa[2 * m + i] = s[3 * i + 2];
+            p1[i] = 0; gs[i] = gs[m + i] = gs[2 * m + i] = 0;
+        }
+        kifmm__p2p(soa, soa + m, soa + 2 * m, q, m, soa, soa + m, soa + 2 * m, m, p1, gs, gs + m, gs + 2 * m);
+        kifmm_direct(s, m, q, s, m, p2, g2);
+        for (i = 0; i < m; i++) {
+            g1[3 * i] = gs[i]; g1[3 * i + 1] = gs[m + i]; g1[3 * i + 2] = gs[2 * m + i];
+            acc_add(&a, p1[i], p2[i]);
+        }
+        for (i = 0; i < 3 * m; i++) acc_add(&g, g1[i], g2[i]);
+        printf("kernel vs kifmm_direct (self excluded):       %.2e / %.2e\n", acc_rel(&a), acc_rel(&g));
+        CHECK(acc_rel(&a) <= 1e-14 && acc_rel(&g) <= 1e-14, "kernel %.2e / %.2e", acc_rel(&a), acc_rel(&g));
+        free(s);
+    }
+
+    reset();
+    kifmm__op_p2m(&ev);
+    for (l = tree.depth; l >= 1; l--) kifmm__op_m2m(&ev, l);
+    kifmm__op_m2p(&ev);
+    target_error(tree.w_off, tree.w_idx, &e, &eg);
+    printf("M2P (W list at the targets):                  %.2e / %.2e\n", e, eg);
+    CHECK(e <= 1e-5 && eg <= 1e-4, "M2P %.2e / %.2e", e, eg);
+
+    reset();
+    kifmm__op_p2p(&ev);
+    target_error(tree.u_off, tree.u_idx, &e, &eg);
+    printf("P2P (U list at the targets):                  %.2e / %.2e\n", e, eg);
+    CHECK(e <= 1e-14 && eg <= 1e-14, "P2P %.2e / %.2e", e, eg);
+
+    kifmm_eval_free(&ev, NULL);
+    kifmm_tree_free(&tree);
+    kifmm_ops_free(&ops);
+    free(x);
+    printf("%s: %d failures\n", tu_failures ? "FAIL" : "OK", tu_failures);
+    return tu_failures != 0;
+}
