@@ -12,6 +12,10 @@
 
 #include "kifmm_tree.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef void (*kifmm_dgemm_fn)(int trans_a, int trans_b,       /* 0 = 'N', 1 = 'T' */
                                int m, int n, int k, double alpha,
                                const double *a, int lda,
@@ -150,6 +154,9 @@ KIFMM_DEF void kifmm__op_l2p(kifmm_eval *e);              /* leaves: check -> ta
 KIFMM_DEF void kifmm__op_m2p(kifmm_eval *e);              /* W list of leaves */
 KIFMM_DEF void kifmm__op_p2p(kifmm_eval *e);              /* U list of leaves */
 
+#ifdef __cplusplus
+}
+#endif
 #endif /* KIFMM_OPS_H */
 
 /* =========================================================================================== */
@@ -828,9 +835,102 @@ KIFMM_DEF kifmm_status kifmm__rsvd(const kifmm_allocator *al, const kifmm_blas *
 
 
 /* ---- kernel ------------------------------------------------------------------------------- */
-KIFMM_DEF void kifmm__p2p(const double *sx, const double *sy, const double *sz, const double *q, size_t ns,
-                          const double *tx, const double *ty, const double *tz, size_t nt,
-                          double *pot, double *gx, double *gy, double *gz) {
+/* SIMD paths: vectorised over targets (a lane per target, so no horizontal sums and the order of
+   the sum over sources is that of the scalar loop); 1/r from the hardware estimate refined by
+   Newton steps y <- y (3 - r2 y^2) / 2, lanes with r2 == 0 masked to 0. */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define KIFMM__P2P_LANES 8
+static void kifmm__p2p_simd(const double *sx, const double *sy, const double *sz, const double *q, size_t ns,
+                            const double *tx, const double *ty, const double *tz, size_t nt,
+                            double *pot, double *gx, double *gy, double *gz) {
+    const __m512d half = _mm512_set1_pd(0.5), three = _mm512_set1_pd(3.0), zero = _mm512_setzero_pd();
+    const __m512d c = _mm512_set1_pd(KIFMM_INV_4PI);
+    size_t i, j;
+    for (i = 0; i < nt; i += 8) {
+        __mmask8 m = nt - i >= 8 ? (__mmask8)0xff : (__mmask8)((1u << (nt - i)) - 1);
+        __m512d x = _mm512_maskz_loadu_pd(m, tx + i), y = _mm512_maskz_loadu_pd(m, ty + i);
+        __m512d z = _mm512_maskz_loadu_pd(m, tz + i);
+        __m512d p = zero, ax = zero, ay = zero, az = zero;
+        for (j = 0; j < ns; j++) {
+            __m512d dx = _mm512_sub_pd(x, _mm512_set1_pd(sx[j])), dy = _mm512_sub_pd(y, _mm512_set1_pd(sy[j]));
+            __m512d dz = _mm512_sub_pd(z, _mm512_set1_pd(sz[j]));
+            __m512d r2 = _mm512_fmadd_pd(dz, dz, _mm512_fmadd_pd(dy, dy, _mm512_mul_pd(dx, dx)));
+            __mmask8 nz = _mm512_cmp_pd_mask(r2, zero, _CMP_NEQ_OQ);
+            __m512d inv = _mm512_maskz_rsqrt14_pd(nz, r2);               /* 14 bits */
+            inv = _mm512_mul_pd(_mm512_mul_pd(half, inv), _mm512_fnmadd_pd(_mm512_mul_pd(r2, inv), inv, three));
+            inv = _mm512_mul_pd(_mm512_mul_pd(half, inv), _mm512_fnmadd_pd(_mm512_mul_pd(r2, inv), inv, three));
+            inv = _mm512_maskz_mov_pd(nz, inv);
+            {
+                __m512d qi = _mm512_mul_pd(_mm512_set1_pd(q[j]), inv);
+                p = _mm512_add_pd(p, qi);
+                if (gx) {
+                    __m512d qi3 = _mm512_mul_pd(qi, _mm512_mul_pd(inv, inv));
+                    ax = _mm512_fnmadd_pd(qi3, dx, ax);
+                    ay = _mm512_fnmadd_pd(qi3, dy, ay);
+                    az = _mm512_fnmadd_pd(qi3, dz, az);
+                }
+            }
+        }
+        _mm512_mask_storeu_pd(pot + i, m, _mm512_fmadd_pd(c, p, _mm512_maskz_loadu_pd(m, pot + i)));
+        if (gx) {
+            _mm512_mask_storeu_pd(gx + i, m, _mm512_fmadd_pd(c, ax, _mm512_maskz_loadu_pd(m, gx + i)));
+            _mm512_mask_storeu_pd(gy + i, m, _mm512_fmadd_pd(c, ay, _mm512_maskz_loadu_pd(m, gy + i)));
+            _mm512_mask_storeu_pd(gz + i, m, _mm512_fmadd_pd(c, az, _mm512_maskz_loadu_pd(m, gz + i)));
+        }
+    }
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define KIFMM__P2P_LANES 4
+/* the float estimate (12 bits) needs r2 inside float's normal range; other vectors take 1/sqrt */
+static void kifmm__p2p_simd(const double *sx, const double *sy, const double *sz, const double *q, size_t ns,
+                            const double *tx, const double *ty, const double *tz, size_t nt,
+                            double *pot, double *gx, double *gy, double *gz) {
+    const __m256d half = _mm256_set1_pd(0.5), three = _mm256_set1_pd(3.0), zero = _mm256_setzero_pd();
+    const __m256d lo = _mm256_set1_pd(1e-30), hi = _mm256_set1_pd(1e30), one = _mm256_set1_pd(1.0);
+    size_t i, j;
+    for (i = 0; i + 4 <= nt; i += 4) {
+        __m256d x = _mm256_loadu_pd(tx + i), y = _mm256_loadu_pd(ty + i), z = _mm256_loadu_pd(tz + i);
+        __m256d p = zero, ax = zero, ay = zero, az = zero, c = _mm256_set1_pd(KIFMM_INV_4PI);
+        for (j = 0; j < ns; j++) {
+            __m256d dx = _mm256_sub_pd(x, _mm256_set1_pd(sx[j])), dy = _mm256_sub_pd(y, _mm256_set1_pd(sy[j]));
+            __m256d dz = _mm256_sub_pd(z, _mm256_set1_pd(sz[j]));
+            __m256d r2 = _mm256_fmadd_pd(dz, dz, _mm256_fmadd_pd(dy, dy, _mm256_mul_pd(dx, dx)));
+            __m256d nz = _mm256_cmp_pd(r2, zero, _CMP_NEQ_OQ), inv;
+            __m256d ok = _mm256_and_pd(_mm256_cmp_pd(r2, lo, _CMP_GE_OQ), _mm256_cmp_pd(r2, hi, _CMP_LE_OQ));
+            if (_mm256_movemask_pd(_mm256_or_pd(ok, _mm256_cmp_pd(r2, zero, _CMP_EQ_OQ))) == 15) {
+                inv = _mm256_cvtps_pd(_mm_rsqrt_ps(_mm256_cvtpd_ps(r2)));
+                inv = _mm256_mul_pd(_mm256_mul_pd(half, inv), _mm256_fnmadd_pd(_mm256_mul_pd(r2, inv), inv, three));
+                inv = _mm256_mul_pd(_mm256_mul_pd(half, inv), _mm256_fnmadd_pd(_mm256_mul_pd(r2, inv), inv, three));
+            } else
+                inv = _mm256_div_pd(one, _mm256_sqrt_pd(r2));
+            inv = _mm256_and_pd(inv, nz);
+            {
+                __m256d qi = _mm256_mul_pd(_mm256_set1_pd(q[j]), inv);
+                p = _mm256_add_pd(p, qi);
+                if (gx) {
+                    __m256d qi3 = _mm256_mul_pd(qi, _mm256_mul_pd(inv, inv));
+                    ax = _mm256_fnmadd_pd(qi3, dx, ax);
+                    ay = _mm256_fnmadd_pd(qi3, dy, ay);
+                    az = _mm256_fnmadd_pd(qi3, dz, az);
+                }
+            }
+        }
+        _mm256_storeu_pd(pot + i, _mm256_fmadd_pd(c, p, _mm256_loadu_pd(pot + i)));
+        if (gx) {
+            _mm256_storeu_pd(gx + i, _mm256_fmadd_pd(c, ax, _mm256_loadu_pd(gx + i)));
+            _mm256_storeu_pd(gy + i, _mm256_fmadd_pd(c, ay, _mm256_loadu_pd(gy + i)));
+            _mm256_storeu_pd(gz + i, _mm256_fmadd_pd(c, az, _mm256_loadu_pd(gz + i)));
+        }
+    }
+}
+#endif
+
+/* portable path (and the AVX2 path's last few targets): exact 1/sqrt */
+static void kifmm__p2p_scalar(const double *sx, const double *sy, const double *sz, const double *q, size_t ns,
+                              const double *tx, const double *ty, const double *tz, size_t nt,
+                              double *pot, double *gx, double *gy, double *gz) {
     size_t i, j;
     for (i = 0; i < nt; i++) {
         double x = tx[i], y = ty[i], z = tz[i], p = 0, ax = 0, ay = 0, az = 0;
@@ -857,6 +957,23 @@ KIFMM_DEF void kifmm__p2p(const double *sx, const double *sy, const double *sz, 
         }
         pot[i] += KIFMM_INV_4PI * p;
     }
+}
+
+KIFMM_DEF void kifmm__p2p(const double *sx, const double *sy, const double *sz, const double *q, size_t ns,
+                          const double *tx, const double *ty, const double *tz, size_t nt,
+                          double *pot, double *gx, double *gy, double *gz) {
+    size_t done = 0;
+#ifdef KIFMM__P2P_LANES
+#if KIFMM__P2P_LANES == 8
+    done = nt;                             /* masked loads take the tail too */
+#else
+    done = nt / KIFMM__P2P_LANES * KIFMM__P2P_LANES;
+#endif
+    kifmm__p2p_simd(sx, sy, sz, q, ns, tx, ty, tz, done, pot, gx, gy, gz);
+#endif
+    if (done < nt)
+        kifmm__p2p_scalar(sx, sy, sz, q, ns, tx + done, ty + done, tz + done, nt - done, pot + done,
+                          gx ? gx + done : NULL, gy ? gy + done : NULL, gz ? gz + done : NULL);
 }
 
 KIFMM_DEF void kifmm__kernel_matrix(const double *t, int nt, const double *s, int ns, double *k, int ldk) {

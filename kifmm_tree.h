@@ -23,6 +23,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- types shared by the three kifmm headers ---------------------------------------------- */
 #ifndef KIFMM_COMMON_TYPES
 #define KIFMM_COMMON_TYPES
@@ -130,6 +134,9 @@ KIFMM_DEF void kifmm_tree_free(kifmm_tree *tree);               /* accepts a zer
 /* level and anchor helpers for a built tree */
 KIFMM_DEF void kifmm_tree_box_center(const kifmm_tree *tree, int box, double c[3], double *half_width);
 
+#ifdef __cplusplus
+}
+#endif
 #endif /* KIFMM_TREE_H */
 
 /* =========================================================================================== */
