@@ -35,6 +35,9 @@ typedef struct kifmm_blas {
 KIFMM_DEF void kifmm__dgemm(const kifmm_blas *blas, int ta, int tb, int m, int n, int k, double alpha,
                             const double *a, int lda, const double *b, int ldb, double beta, double *c, int ldc);
 /* Portable packed, cache-blocked GEMM with a register-blocked micro-kernel. Single-threaded. */
+KIFMM_DEF void kifmm__dgemm_local(const kifmm_blas *blas, int ta, int tb, int m, int n, int k, double alpha,
+                                  const double *a, int lda, const double *b, int ldb, double beta,
+                                  double *c, int ldc);
 KIFMM_DEF void kifmm__dgemm_builtin(int ta, int tb, int m, int n, int k, double alpha,
                             const double *a, int lda, const double *b, int ldb, double beta, double *c, int ldc);
 
@@ -178,11 +181,21 @@ KIFMM_DEF void kifmm__op_p2p(kifmm_eval *e);              /* U list of leaves */
 /* Blocking of the built-in GEMM: an MC x KC block of op(A) (64 KB, L2) times a KC x NC block of
    op(B) (64 KB), both packed into stack buffers, swept by an MR x NR register tile. Measured on
    the shapes QR and rSVD use (square, k >> m, n and m >> n, k): larger blocks gain nothing. */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define KIFMM__GEMM_MR 8          /* one zmm of A, 8 accumulators */
+#define KIFMM__GEMM_NR 8
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define KIFMM__GEMM_MR 8          /* two ymm of A, 12 accumulators */
+#define KIFMM__GEMM_NR 6
+#else
 #define KIFMM__GEMM_MR 4
 #define KIFMM__GEMM_NR 4
+#endif
 #define KIFMM__GEMM_KC 128
 #define KIFMM__GEMM_MC 64
-#define KIFMM__GEMM_NC 64
+#define KIFMM__GEMM_NC 96
 
 /* C(m x n) = beta*C; beta == 0 overwrites (so NaN in C does not survive). */
 static void kifmm__la_scale_c(int m, int n, double beta, double *c, int ldc) {
@@ -222,9 +235,49 @@ static void kifmm__la_pack_b(int kc, int nc, const double *b, size_t rs, size_t 
     }
 }
 
+#if defined(__AVX512F__)
+/* MR x NR tile with FMA: per k, one vector of A against NR broadcasts of B */
+static void kifmm__la_micro(int kc, const double *ap, const double *bp, double *acc) {
+    __m512d c0 = _mm512_setzero_pd(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+    int p;
+    for (p = 0; p < kc; ++p, ap += 8, bp += 8) {
+        __m512d a = _mm512_loadu_pd(ap);
+        c0 = _mm512_fmadd_pd(a, _mm512_set1_pd(bp[0]), c0);
+        c1 = _mm512_fmadd_pd(a, _mm512_set1_pd(bp[1]), c1);
+        c2 = _mm512_fmadd_pd(a, _mm512_set1_pd(bp[2]), c2);
+        c3 = _mm512_fmadd_pd(a, _mm512_set1_pd(bp[3]), c3);
+        c4 = _mm512_fmadd_pd(a, _mm512_set1_pd(bp[4]), c4);
+        c5 = _mm512_fmadd_pd(a, _mm512_set1_pd(bp[5]), c5);
+        c6 = _mm512_fmadd_pd(a, _mm512_set1_pd(bp[6]), c6);
+        c7 = _mm512_fmadd_pd(a, _mm512_set1_pd(bp[7]), c7);
+    }
+    _mm512_storeu_pd(acc, c0); _mm512_storeu_pd(acc + 8, c1); _mm512_storeu_pd(acc + 16, c2);
+    _mm512_storeu_pd(acc + 24, c3); _mm512_storeu_pd(acc + 32, c4); _mm512_storeu_pd(acc + 40, c5);
+    _mm512_storeu_pd(acc + 48, c6); _mm512_storeu_pd(acc + 56, c7);
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+static void kifmm__la_micro(int kc, const double *ap, const double *bp, double *acc) {
+    __m256d z = _mm256_setzero_pd();
+    __m256d c00 = z, c10 = z, c01 = z, c11 = z, c02 = z, c12 = z, c03 = z, c13 = z, c04 = z, c14 = z, c05 = z, c15 = z;
+    int p;
+    for (p = 0; p < kc; ++p, ap += 8, bp += 6) {
+        __m256d a0 = _mm256_loadu_pd(ap), a1 = _mm256_loadu_pd(ap + 4), b;
+        b = _mm256_broadcast_sd(bp); c00 = _mm256_fmadd_pd(a0, b, c00); c10 = _mm256_fmadd_pd(a1, b, c10);
+        b = _mm256_broadcast_sd(bp + 1); c01 = _mm256_fmadd_pd(a0, b, c01); c11 = _mm256_fmadd_pd(a1, b, c11);
+        b = _mm256_broadcast_sd(bp + 2); c02 = _mm256_fmadd_pd(a0, b, c02); c12 = _mm256_fmadd_pd(a1, b, c12);
+        b = _mm256_broadcast_sd(bp + 3); c03 = _mm256_fmadd_pd(a0, b, c03); c13 = _mm256_fmadd_pd(a1, b, c13);
+        b = _mm256_broadcast_sd(bp + 4); c04 = _mm256_fmadd_pd(a0, b, c04); c14 = _mm256_fmadd_pd(a1, b, c14);
+        b = _mm256_broadcast_sd(bp + 5); c05 = _mm256_fmadd_pd(a0, b, c05); c15 = _mm256_fmadd_pd(a1, b, c15);
+    }
+    _mm256_storeu_pd(acc, c00); _mm256_storeu_pd(acc + 4, c10); _mm256_storeu_pd(acc + 8, c01);
+    _mm256_storeu_pd(acc + 12, c11); _mm256_storeu_pd(acc + 16, c02); _mm256_storeu_pd(acc + 20, c12);
+    _mm256_storeu_pd(acc + 24, c03); _mm256_storeu_pd(acc + 28, c13); _mm256_storeu_pd(acc + 32, c04);
+    _mm256_storeu_pd(acc + 36, c14); _mm256_storeu_pd(acc + 40, c05); _mm256_storeu_pd(acc + 44, c15);
+}
+#else
 /* The 4 x 4 register tile: 16 named accumulators so that the compiler keeps them in registers
    (the SLP vectoriser pairs them into SIMD registers at -O2). */
-static void kifmm__la_micro_4x4(int kc, const double *ap, const double *bp, double acc[16]) {
+static void kifmm__la_micro(int kc, const double *ap, const double *bp, double acc[16]) {
     double c00 = 0, c10 = 0, c20 = 0, c30 = 0, c01 = 0, c11 = 0, c21 = 0, c31 = 0;
     double c02 = 0, c12 = 0, c22 = 0, c32 = 0, c03 = 0, c13 = 0, c23 = 0, c33 = 0;
     int p;
@@ -240,6 +293,7 @@ static void kifmm__la_micro_4x4(int kc, const double *ap, const double *bp, doub
     acc[8] = c02; acc[9] = c12; acc[10] = c22; acc[11] = c32;
     acc[12] = c03; acc[13] = c13; acc[14] = c23; acc[15] = c33;
 }
+#endif
 
 /* C(mr x nr) = beta*C + alpha*acc; beta == 0 never reads C. */
 static void kifmm__la_store_tile(const double *acc, int mr, int nr, double alpha, double beta,
@@ -263,7 +317,7 @@ static void kifmm__la_macro(int mc, int nc, int kc, double alpha, const double *
         int nr = nc - jr < KIFMM__GEMM_NR ? nc - jr : KIFMM__GEMM_NR;
         for (ir = 0; ir < mc; ir += KIFMM__GEMM_MR) {
             int mr = mc - ir < KIFMM__GEMM_MR ? mc - ir : KIFMM__GEMM_MR;
-            kifmm__la_micro_4x4(kc, ap + (size_t)ir * kc, bp + (size_t)jr * kc, acc);
+            kifmm__la_micro(kc, ap + (size_t)ir * kc, bp + (size_t)jr * kc, acc);
             kifmm__la_store_tile(acc, mr, nr, alpha, beta, c + ir + (size_t)jr * ldc, ldc);
         }
     }
@@ -320,6 +374,17 @@ static void kifmm__la_dgemm_split(int ta, int tb, int m, int n, int k, double al
     kifmm__dgemm_builtin(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 #endif
+
+/* GEMM from inside a parallel region: the caller's hook if set (it must be thread-safe), else the
+   single-threaded built-in, never a threaded BLAS (threads inside threads oversubscribe the cores) */
+KIFMM_DEF void kifmm__dgemm_local(const kifmm_blas *blas, int ta, int tb, int m, int n, int k, double alpha,
+                                  const double *a, int lda, const double *b, int ldb, double beta,
+                                  double *c, int ldc) {
+    if (blas && blas->dgemm && m > 0 && n > 0 && k > 0)
+        blas->dgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, blas->user);
+    else
+        kifmm__dgemm_builtin(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
 
 KIFMM_DEF void kifmm__dgemm(const kifmm_blas *blas, int ta, int tb, int m, int n, int k, double alpha,
                             const double *a, int lda, const double *b, int ldb, double beta,
@@ -1130,8 +1195,14 @@ static kifmm_status kifmm__ops_m2l(kifmm_ops *o, const kifmm_blas *blas, int m2l
     f.surf = o->surf; f.n = n; f.chunk = chunk; f.cached_from = -1; f.buf = fatbuf; f.blas = blas;
     k = m2l_rank > 0 ? (m2l_rank < n ? m2l_rank : n) : n;
     /* a fixed rank gets oversampling and a power iteration; the full rank needs neither */
-    st = kifmm__rsvd(&o->alloc, blas, n, KIFMM_NUM_TRANSFER * n, kifmm__fat_apply, &f, k, k < n ? 10 : 0,
-                     k < n ? 1 : 0, seed, u, o->sigma);
+    if (k == n && chunk == KIFMM_NUM_TRANSFER)
+        /* every direction wanted and F held whole: a random range finder would only rotate the
+           identity, so go straight to the SVD (R of F^T by QR, Jacobi on R) */
+        st = kifmm__svd(&o->alloc, blas, n, KIFMM_NUM_TRANSFER * n, kifmm__fat_chunk(&f, 0), n, u, n, o->sigma,
+                        NULL, 1);
+    else
+        st = kifmm__rsvd(&o->alloc, blas, n, KIFMM_NUM_TRANSFER * n, kifmm__fat_apply, &f, k, k < n ? 10 : 0,
+                         k < n ? 1 : 0, seed, u, o->sigma);
     if (st != KIFMM_OK) return st;
     o->nsigma = k;
     if (m2l_rank <= 0) {
@@ -1146,14 +1217,19 @@ static kifmm_status kifmm__ops_m2l(kifmm_ops *o, const kifmm_blas *blas, int m2l
     t1n = (size_t)k * chunk * n;
     t1 = (double *)kifmm__alloc(&o->alloc, t1n * sizeof *t1);
     if (!t1) goto oom;
-    for (t0 = 0; t0 < KIFMM_NUM_TRANSFER; t0 += chunk) {
-        int cnt = t0 + chunk < KIFMM_NUM_TRANSFER ? chunk : KIFMM_NUM_TRANSFER - t0, t;
+    /* -d has index 315 - t(d) and K_{-t} = K_t^T, so C_{315-t} = C_t^T: half the cores suffice */
+    for (t0 = 0; t0 < KIFMM_NUM_TRANSFER / 2; t0 += chunk) {
+        int cnt = t0 + chunk < KIFMM_NUM_TRANSFER / 2 ? chunk : KIFMM_NUM_TRANSFER / 2 - t0, t, i, j;
         const double *fc = kifmm__fat_chunk(&f, t0);
         /* U^T [K_t0 ... ] in one GEMM, then each core C_t = (U^T K_t) U */
         kifmm__dgemm(blas, 1, 0, k, cnt * n, n, 1.0, o->m2l_u, n, fc, n, 0.0, t1, k);
-        for (t = 0; t < cnt; t++)
-            kifmm__dgemm(blas, 0, 0, k, k, n, 1.0, t1 + (size_t)t * k * n, k, o->m2l_u, n, 0.0,
-                         o->m2l_c + (size_t)(t0 + t) * k * k, k);
+        for (t = 0; t < cnt; t++) {
+            double *c = o->m2l_c + (size_t)(t0 + t) * k * k;
+            double *ct = o->m2l_c + (size_t)(KIFMM_NUM_TRANSFER - 1 - t0 - t) * k * k;
+            kifmm__dgemm(blas, 0, 0, k, k, n, 1.0, t1 + (size_t)t * k * n, k, o->m2l_u, n, 0.0, c, k);
+            for (j = 0; j < k; j++)
+                for (i = 0; i < k; i++) ct[j + (size_t)i * k] = c[i + (size_t)j * k];
+        }
     }
     kifmm__free(&o->alloc, t1, t1n * sizeof *t1);
     return KIFMM_OK;
@@ -1370,13 +1446,13 @@ static void kifmm__m2l_block_run(kifmm_eval *e, int l, int b0, int b1, double sc
         if (np == 0) continue;
         for (j = p0; j < p1; j++)
             memcpy(gat + (j - p0) * k, e->m2l_buf + (size_t)(t->m2l_src[j] - lb) * k, (size_t)k * sizeof *gat);
-        kifmm__dgemm(&e->blas, 0, 0, k, np, k, 1.0, o->m2l_c + (size_t)tv * k * k, k, gat, k, 0.0, res, k);
+        kifmm__dgemm_local(&e->blas, 0, 0, k, np, k, 1.0, o->m2l_c + (size_t)tv * k * k, k, gat, k, 0.0, res, k);
         for (j = p0; j < p1; j++) {
             double *dst = lh + (size_t)(t->m2l_tgt[j] - b0) * k, *src = res + (j - p0) * k;
             for (i = 0; i < k; i++) dst[i] += src[i];
         }
     }
-    kifmm__dgemm(&e->blas, 0, 0, n, b1 - b0, k, scale, o->m2l_u, n, lh, k, 1.0, e->check + (size_t)b0 * n, n);
+    kifmm__dgemm_local(&e->blas, 0, 0, n, b1 - b0, k, scale, o->m2l_u, n, lh, k, 1.0, e->check + (size_t)b0 * n, n);
 }
 
 KIFMM_DEF void kifmm__op_m2l(kifmm_eval *e, int l) {
@@ -1470,14 +1546,27 @@ KIFMM_DEF void kifmm__op_p2p(kifmm_eval *e) {
     ptrdiff_t i;
     KIFMM__OMP(omp parallel for schedule(dynamic, 4) num_threads(e->nthreads))
     for (i = 0; i < t->nleaves; i++) {
-        int b = t->leaf[i];
-        size_t j;
+        int b = t->leaf[i], nr = 0, r;
+        size_t j, lo[64], hi[64];
         if (t->tgt_end[b] == t->tgt_begin[b]) continue;
+        /* U-list sources that are contiguous in Morton order merge into one range, so the targets'
+           sums are loaded and stored once per range, not once per box (2:1 balance bounds U by 57) */
         for (j = t->u_off[b]; j < t->u_off[b + 1]; j++) {
-            int u = t->u_idx[j];
-            size_t s0 = t->src_begin[u], m = t->src_end[u] - s0;
-            if (m == 0) continue;
-            kifmm__to_targets(e, b, t->src + s0, t->src + ns + s0, t->src + 2 * ns + s0, m, e->q + s0);
+            size_t s0 = t->src_begin[t->u_idx[j]], s1 = t->src_end[t->u_idx[j]];
+            if (s1 == s0) continue;
+            if (nr == 64) {                 /* cannot happen under 2:1 balance; stay correct anyway */
+                kifmm__to_targets(e, b, t->src + s0, t->src + ns + s0, t->src + 2 * ns + s0, s1 - s0, e->q + s0);
+                continue;
+            }
+            for (r = nr; r > 0 && lo[r - 1] > s0; r--) { lo[r] = lo[r - 1]; hi[r] = hi[r - 1]; }
+            lo[r] = s0;
+            hi[r] = s1;
+            nr++;
+        }
+        for (r = 0; r < nr;) {
+            size_t s0 = lo[r], s1 = hi[r];
+            for (r++; r < nr && lo[r] == s1; r++) s1 = hi[r];
+            kifmm__to_targets(e, b, t->src + s0, t->src + ns + s0, t->src + 2 * ns + s0, s1 - s0, e->q + s0);
         }
     }
 }

@@ -88,6 +88,7 @@ static void test_order_table(void) {
     kifmm_config c;
     kifmm_stats s;
     double x[3] = {0, 0, 0};
+    memset(&s, 0, sizeof s);
     CHECK(kifmm_order_for_tolerance(1e-2) == 3 && kifmm_order_for_tolerance(1e-3) == 4, "coarse");
     CHECK(kifmm_order_for_tolerance(5e-6) == 7 && kifmm_order_for_tolerance(1e-8) == 10, "fine");
     CHECK(kifmm_order_for_tolerance(1e-13) == 16, "finest");
