@@ -19,7 +19,13 @@
 
    Threads: config.threads (0 = the OpenMP default) bounds every parallel region. Called from
    inside the caller's own OpenMP parallel region, kifmm's regions are nested and run on one
-   thread each unless the caller enabled nested parallelism (no deadlock, no oversubscription).
+   thread each unless the caller enabled nested parallelism (no deadlock, no oversubscription;
+   results bitwise those of config.threads = 1). With nesting enabled each call runs
+   config.threads threads of its own: set config.threads = 1 there to avoid oversubscription.
+   Two objects may be used from two threads at once; one object from two threads may not.
+
+   Failures: every entry validates its input before touching any state and returns a status
+   (README "Failure behaviour"); a logger, if set, gets a message naming the offending item.
 
    Nothing is read from the environment or written to disk; there is no global state.
    MIT licence at the end of kifmm_tree.h.
@@ -173,6 +179,13 @@ static void kifmm__log(const kifmm_config *c, kifmm_status st, const char *fmt, 
     c->logger.log_fn(st, msg, c->logger.user);
 }
 
+/* Coordinates beyond +-KIFMM_MAX_COORDINATE are rejected: squared distances between such points
+   would overflow to Inf (and 0 * Inf = NaN in the gradient), in kifmm and in kifmm_direct alike. */
+#define KIFMM_MAX_COORDINATE 1e150
+#define KIFMM_MAX_THREADS 4096           /* config.threads above this is taken for a mistake */
+
+/* NULL with a non-zero count, counts whose 3 * n * 64 bytes overflow size_t, NaN / Inf, and
+   coordinates beyond KIFMM_MAX_COORDINATE; the message names the first offending point */
 static kifmm_status kifmm__check_points(const kifmm_config *c, const double *x, size_t n, const char *what) {
     size_t i;
     if (n && !x) {
@@ -185,7 +198,25 @@ static kifmm_status kifmm__check_points(const kifmm_config *c, const double *x, 
     }
     for (i = 0; i < 3 * n; i++)
         if (!(x[i] - x[i] == 0)) {
-            kifmm__log(c, KIFMM_ERR_NONFINITE_INPUT, "point %zu of the %s has a non-finite coordinate", i / 3, what);
+            kifmm__log(c, KIFMM_ERR_NONFINITE_INPUT, "point %zu of the %s has a non-finite coordinate (%c = %g)",
+                       i / 3, what, "xyz"[i % 3], x[i]);
+            return KIFMM_ERR_NONFINITE_INPUT;
+        }
+    for (i = 0; i < 3 * n; i++)
+        if (fabs(x[i]) > KIFMM_MAX_COORDINATE) {
+            kifmm__log(c, KIFMM_ERR_INVALID_ARGUMENT, "point %zu of the %s has %c = %g, beyond +-%g (rescale the "
+                       "problem: squared distances would overflow)", i / 3, what, "xyz"[i % 3], x[i],
+                       KIFMM_MAX_COORDINATE);
+            return KIFMM_ERR_INVALID_ARGUMENT;
+        }
+    return KIFMM_OK;
+}
+
+static kifmm_status kifmm__check_charges(const kifmm_config *c, const double *q, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (!(q[i] - q[i] == 0)) {
+            kifmm__log(c, KIFMM_ERR_NONFINITE_INPUT, "charge %zu is not finite (%g)", i, q[i]);
             return KIFMM_ERR_NONFINITE_INPUT;
         }
     return KIFMM_OK;
@@ -200,9 +231,9 @@ static kifmm_status kifmm__resolve(const kifmm_config *in, kifmm_config *c) {
     }
     KIFMM__BAD(c->order != 0 && (c->order < 2 || c->order > 16), "order (2..16)", c->order);
     KIFMM__BAD(c->leaf_size < 0, "leaf_size (>= 0)", c->leaf_size);
-    KIFMM__BAD(c->max_depth < 0 || c->max_depth > KIFMM_MAX_DEPTH, "max_depth (0..19)", c->max_depth);
+    KIFMM__BAD(c->max_depth < 0 || c->max_depth > KIFMM_MAX_DEPTH, "max_depth (0..KIFMM_MAX_DEPTH = 19)", c->max_depth);
     KIFMM__BAD(c->m2l_rank < 0, "m2l_rank (>= 0)", c->m2l_rank);
-    KIFMM__BAD(c->threads < 0, "threads (>= 0)", c->threads);
+    KIFMM__BAD(c->threads < 0 || c->threads > KIFMM_MAX_THREADS, "threads (0..4096)", c->threads);
     KIFMM__BAD(!(c->tolerance >= 0) || c->tolerance > 1e300, "tolerance (finite, >= 0)", c->tolerance);
     KIFMM__BAD(!(c->m2l_tolerance >= 0) || c->m2l_tolerance >= 1, "m2l_tolerance (0 <= t < 1)", c->m2l_tolerance);
     KIFMM__BAD((!c->allocator.alloc_fn) != (!c->allocator.free_fn), "allocator (set both functions or neither)", 0);
@@ -228,7 +259,8 @@ static kifmm_status kifmm__build_points(kifmm *f, kifmm_tree *tree, kifmm_eval *
     st = kifmm__check_points(&f->cfg, s, ns, "sources");
     if (st == KIFMM_OK) st = kifmm__check_points(&f->cfg, t, nt, "targets");
     if (st != KIFMM_OK) return st;
-    st = kifmm_tree_build(tree, &f->cfg.allocator, s, ns, t, nt, f->cfg.leaf_size, f->cfg.max_depth, NULL);
+    st = kifmm_tree_build_ex(tree, &f->cfg.allocator, s, ns, t, nt, f->cfg.leaf_size, f->cfg.max_depth,
+                             KIFMM_TREE_PRUNE | KIFMM_TREE_RESOLUTION, NULL);
     if (st == KIFMM_OK) {
         st = kifmm_eval_init(ev, &f->ops, tree, &f->cfg.blas, f->cfg.threads, 1);
         if (st != KIFMM_OK) kifmm_tree_free(tree);
@@ -246,7 +278,10 @@ KIFMM_DEF kifmm_status kifmm_create(kifmm **out, const kifmm_config *config, con
     kifmm_status st;
     double t0;
     int old;
-    if (!out) return KIFMM_ERR_INVALID_ARGUMENT;
+    if (!out) {
+        kifmm__log(config, KIFMM_ERR_INVALID_ARGUMENT, "kifmm_create: out (the kifmm ** to fill) is NULL");
+        return KIFMM_ERR_INVALID_ARGUMENT;
+    }
     *out = NULL;
     st = kifmm__resolve(config, &c);
     if (st != KIFMM_OK) return st;
@@ -341,7 +376,7 @@ static void kifmm__passes(kifmm *f) {
 KIFMM_DEF kifmm_status kifmm_evaluate(kifmm *f, const double *charges, double *pot, double *grad) {
     const kifmm_tree *t;
     kifmm_eval *e;
-    size_t i, ns, nt, n;
+    size_t ns, nt, n;
     double t0 = kifmm__now();
     ptrdiff_t j;
     int old;
@@ -355,11 +390,7 @@ KIFMM_DEF kifmm_status kifmm_evaluate(kifmm *f, const double *charges, double *p
                    (ns && !charges) ? "charges" : "potentials");
         return KIFMM_ERR_INVALID_ARGUMENT;
     }
-    for (i = 0; i < ns; i++)
-        if (!(charges[i] - charges[i] == 0)) {
-            kifmm__log(&f->cfg, KIFMM_ERR_NONFINITE_INPUT, "charge %zu is not finite", i);
-            return KIFMM_ERR_NONFINITE_INPUT;
-        }
+    if (kifmm__check_charges(&f->cfg, charges, ns) != KIFMM_OK) return KIFMM_ERR_NONFINITE_INPUT;
     n = (size_t)f->ops.n;
     e->grad = grad ? e->grad_buf : NULL;
     KIFMM__OMP(omp parallel num_threads(e->nthreads))
@@ -390,10 +421,15 @@ KIFMM_DEF kifmm_status kifmm_evaluate(kifmm *f, const double *charges, double *p
     return KIFMM_OK;
 }
 
+/* validated like kifmm_create + kifmm_evaluate (same statuses; there is no logger to name the item) */
 KIFMM_DEF kifmm_status kifmm_direct(const double *s, size_t ns, const double *q, const double *t, size_t nt,
                                      double *pot, double *grad) {
     ptrdiff_t i;
+    kifmm_status st;
     if ((ns && (!s || !q)) || (nt && (!t || !pot))) return KIFMM_ERR_INVALID_ARGUMENT;
+    if ((st = kifmm__check_points(NULL, s, ns, "sources")) != KIFMM_OK) return st;
+    if ((st = kifmm__check_points(NULL, t, nt, "targets")) != KIFMM_OK) return st;
+    if ((st = kifmm__check_charges(NULL, q, ns)) != KIFMM_OK) return st;
     KIFMM__OMP(omp parallel for schedule(dynamic, 64))
     for (i = 0; i < (ptrdiff_t)nt; i++) {
         double p = 0, gx = 0, gy = 0, gz = 0;

@@ -119,7 +119,23 @@ typedef struct kifmm_tree {
 
     size_t bytes;                      /* bytes held from the allocator */
     double seconds_sort, seconds_boxes, seconds_lists;   /* build phases, wall clock */
+    int    flags;                      /* KIFMM_TREE_* build flags */
+    int    max_depth_asked;            /* max_depth before the resolution cap (KIFMM_TREE_RESOLUTION) */
 } kifmm_tree;
+
+/* Build flags (kifmm_tree_build_ex). kifmm_create uses both; kifmm_tree_build uses neither.
+   KIFMM_TREE_PRUNE: do not split a box when splitting cannot separate or serve anything: all of
+     its points (sources and targets) share one finest-level cell, or it holds targets but no
+     source lies in it or its 26 same-level neighbours (its targets only see a far field, which
+     deeper boxes would receive through a chain of L2L refits that each add error relative to
+     the field's size, so the gradient error would grow by about 2x per level). Such leaves may
+     hold more than leaf_size points.
+   KIFMM_TREE_RESOLUTION: cap the depth so that the deepest box is wider than 2^20 units in the
+     last place of the largest coordinate; deeper boxes (points far from the origin relative to
+     their spread) would have centres and expansion surfaces rounded by more than 1e-6 of their
+     size. The effective cap is in tree->max_depth. */
+#define KIFMM_TREE_PRUNE      1
+#define KIFMM_TREE_RESOLUTION 2
 
 /* Build the tree over sources and targets (interleaved xyz, either may be empty or NULL when its
    count is 0). leaf_size >= 1, 0 <= max_depth <= KIFMM_MAX_DEPTH. On failure the tree is left
@@ -129,6 +145,11 @@ KIFMM_DEF kifmm_status kifmm_tree_build(kifmm_tree *tree, const kifmm_allocator 
                                         const double *sources, size_t nsources,
                                         const double *targets, size_t ntargets,
                                         int leaf_size, int max_depth, size_t *bad_index);
+/* the same with KIFMM_TREE_* flags */
+KIFMM_DEF kifmm_status kifmm_tree_build_ex(kifmm_tree *tree, const kifmm_allocator *alloc,
+                                           const double *sources, size_t nsources,
+                                           const double *targets, size_t ntargets,
+                                           int leaf_size, int max_depth, int flags, size_t *bad_index);
 KIFMM_DEF void kifmm_tree_free(kifmm_tree *tree);               /* accepts a zeroed tree */
 
 /* level and anchor helpers for a built tree */
@@ -469,6 +490,33 @@ static void kifmm__range(const uint64_t *mort, size_t lo, size_t hi, uint64_t m,
     *e = kifmm__lower_bound(mort, *b, hi, m + span);
 }
 
+/* KIFMM_TREE_PRUNE: a box that holds too many points is still not split when its points cannot
+   be separated (one finest-level cell) or when it holds no source and has no source in its 26
+   same-level neighbours (a pure far field: splitting would only lengthen the L2L chain) */
+static int kifmm__worth_splitting(const kifmm_tree *t, const uint64_t *smort, const uint64_t *tmort, uint64_t m,
+                                  int l, size_t sb, size_t se, size_t tb, size_t te) {
+    uint64_t first = se > sb ? smort[sb] : tmort[tb], w = (uint64_t)1 << (KIFMM_MAX_DEPTH - l);
+    uint64_t lim = (uint64_t)1 << KIFMM_MAX_DEPTH;
+    uint32_t a[3];
+    int dx, dy, dz;
+    if (!((se > sb && smort[se - 1] != first) || (te > tb && (tmort[tb] != first || tmort[te - 1] != first))))
+        return 0;                                      /* every point in one finest cell */
+    if (se > sb) return 1;
+    a[0] = kifmm__compact3(m >> 2); a[1] = kifmm__compact3(m >> 1); a[2] = kifmm__compact3(m);
+    for (dx = -1; dx <= 1; dx++)
+        for (dy = -1; dy <= 1; dy++)
+            for (dz = -1; dz <= 1; dz++) {
+                int64_t x = (int64_t)a[0] + dx * (int64_t)w, y = (int64_t)a[1] + dy * (int64_t)w;
+                int64_t z = (int64_t)a[2] + dz * (int64_t)w;
+                size_t b, e;
+                if (x < 0 || y < 0 || z < 0 || (uint64_t)x >= lim || (uint64_t)y >= lim || (uint64_t)z >= lim)
+                    continue;
+                kifmm__range(smort, 0, t->nsources, kifmm__morton((uint32_t)x, (uint32_t)y, (uint32_t)z), l, &b, &e);
+                if (e > b) return 1;
+            }
+    return 0;
+}
+
 /* Adaptive refinement then 2:1 balance, expressed as the set of split boxes per level. */
 static int kifmm__split_sets(kifmm_tree *t, const uint64_t *smort, const uint64_t *tmort,
                              kifmm__u64vec split[KIFMM_MAX_DEPTH + 1], int *deepest) {
@@ -488,7 +536,8 @@ static int kifmm__split_sets(kifmm_tree *t, const uint64_t *smort, const uint64_
             size_t sb, se, tb, te;
             kifmm__range(smort, 0, t->nsources, cur.v[i], l, &sb, &se);
             kifmm__range(tmort, 0, t->ntargets, cur.v[i], l, &tb, &te);
-            if (se - sb > (size_t)t->leaf_size || te - tb > (size_t)t->leaf_size) {
+            if ((se - sb > (size_t)t->leaf_size || te - tb > (size_t)t->leaf_size) &&
+                (!(t->flags & KIFMM_TREE_PRUNE) || kifmm__worth_splitting(t, smort, tmort, cur.v[i], l, sb, se, tb, te))) {
                 int o;
                 uint64_t span = (uint64_t)1 << (3 * (KIFMM_MAX_DEPTH - l - 1));
                 if (!kifmm__u64vec_reserve(&split[l], split[l].n + 1, al)) goto done;
@@ -827,6 +876,24 @@ KIFMM_DEF kifmm_status kifmm_tree_build(kifmm_tree *t, const kifmm_allocator *al
                                         const double *sources, size_t ns,
                                         const double *targets, size_t nt,
                                         int leaf_size, int max_depth, size_t *bad_index) {
+    return kifmm_tree_build_ex(t, alloc, sources, ns, targets, nt, leaf_size, max_depth, 0, bad_index);
+}
+
+/* the deepest level whose boxes are at least 2^20 ulps of the largest coordinate wide */
+static int kifmm__resolution_depth(const kifmm_tree *t) {
+    double cmax = 0, w;
+    int d, l = 0;
+    for (d = 0; d < 3; d++)
+        if (fabs(t->center[d]) + t->half_width > cmax) cmax = fabs(t->center[d]) + t->half_width;
+    w = ldexp(DBL_EPSILON * cmax, 20);
+    while (l < KIFMM_MAX_DEPTH && ldexp(t->half_width, -(l + 1)) >= w) l++;
+    return l;
+}
+
+KIFMM_DEF kifmm_status kifmm_tree_build_ex(kifmm_tree *t, const kifmm_allocator *alloc,
+                                           const double *sources, size_t ns,
+                                           const double *targets, size_t nt,
+                                           int leaf_size, int max_depth, int flags, size_t *bad_index) {
     kifmm__u64vec split[KIFMM_MAX_DEPTH + 1];
     uint64_t *smort = NULL, *tmort = NULL;
     size_t bad;
@@ -842,12 +909,17 @@ KIFMM_DEF kifmm_status kifmm_tree_build(kifmm_tree *t, const kifmm_allocator *al
         return KIFMM_ERR_INVALID_ARGUMENT;
     if (alloc) t->alloc = *alloc;
     t->leaf_size = leaf_size;
-    t->max_depth = max_depth;
+    t->max_depth = t->max_depth_asked = max_depth;
+    t->flags = flags;
     bad = kifmm__root_cube(sources, ns, targets, nt, t->center, &t->half_width);
     if (bad != (size_t)-1) {
         if (bad_index) *bad_index = bad;
         memset(t, 0, sizeof *t);
         return KIFMM_ERR_NONFINITE_INPUT;
+    }
+    if (flags & KIFMM_TREE_RESOLUTION) {
+        l = kifmm__resolution_depth(t);
+        if (l < t->max_depth) t->max_depth = l;
     }
     t->nsources = ns;
     t->ntargets = nt;
