@@ -720,40 +720,67 @@ static void kifmm__transfer_of(const kifmm_tree *t, int b, int *tv) {
 }
 
 /* V pairs grouped by (level, transfer vector), skipping boxes without sources / targets */
-static int kifmm__group_m2l(kifmm_tree *t) {
-    size_t ng = (size_t)(KIFMM_MAX_DEPTH + 1) * KIFMM_NUM_TRANSFER, g, total = 0;
-    size_t *fill = NULL;
-    int b, pass, tv[192];
-    KIFMM__TALLOC(t, t->m2l_off, ng + 1);
-    memset(t->m2l_off, 0, (ng + 1) * sizeof *t->m2l_off);
-    for (pass = 0; pass < 2; pass++) {      /* count, then fill */
-        if (pass == 1) {
-            for (g = 0; g < ng; g++) { total += t->m2l_off[g + 1]; t->m2l_off[g + 1] = total; }
-            KIFMM__TALLOC(t, t->m2l_tgt, total);
-            KIFMM__TALLOC(t, t->m2l_src, total);
-            fill = (size_t *)kifmm__alloc(&t->alloc, ng * sizeof *fill);
-            if (!fill) goto oom;
-            memcpy(fill, t->m2l_off, ng * sizeof *fill);
-        }
-        for (b = 0; b < t->nboxes; b++) {
-            size_t j, base = (size_t)kifmm_key_level(t->key[b]) * KIFMM_NUM_TRANSFER;
-            if (t->tgt_end[b] == t->tgt_begin[b]) continue;
-            kifmm__transfer_of(t, b, tv);
-            for (j = t->v_off[b]; j < t->v_off[b + 1]; j++) {
-                int s = t->v_idx[j];
-                if (t->src_end[s] == t->src_begin[s]) continue;
-                if (pass == 0) t->m2l_off[base + tv[j - t->v_off[b]] + 1]++;
-                else {
-                    size_t k = fill[base + tv[j - t->v_off[b]]]++;
-                    t->m2l_tgt[k] = b;
-                    t->m2l_src[k] = s;
-                }
-            }
+static int kifmm__max_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* Count (pass 0) or place (pass 1) the V pairs of boxes b0 .. b1-1 with cursors cur[group]. */
+static void kifmm__group_range(kifmm_tree *t, int b0, int b1, int pass, size_t *cur) {
+    int b, tv[192];
+    for (b = b0; b < b1; b++) {
+        size_t j, base = (size_t)kifmm_key_level(t->key[b]) * KIFMM_NUM_TRANSFER;
+        if (t->tgt_end[b] == t->tgt_begin[b]) continue;
+        kifmm__transfer_of(t, b, tv);
+        for (j = t->v_off[b]; j < t->v_off[b + 1]; j++) {
+            int s = t->v_idx[j];
+            size_t g = base + (size_t)tv[j - t->v_off[b]];
+            if (t->src_end[s] == t->src_begin[s]) continue;
+            if (pass == 0) cur[g]++;
+            else { t->m2l_tgt[cur[g]] = b; t->m2l_src[cur[g]] = s; cur[g]++; }
         }
     }
-    kifmm__free(&t->alloc, fill, ng * sizeof *fill);
+}
+
+/* V pairs grouped by (level, transfer vector), skipping boxes without sources / targets. The
+   boxes are cut into one contiguous slice per thread; slice p's pairs of a group come after
+   slice p-1's, so the order is the serial one whatever the thread count. */
+static int kifmm__group_m2l(kifmm_tree *t) {
+    size_t ng = (size_t)(KIFMM_MAX_DEPTH + 1) * KIFMM_NUM_TRANSFER, g, total = 0, ncur = 0;
+    size_t *cur = NULL;
+    int nth = kifmm__max_threads(), pass, p;
+    ptrdiff_t th;
+    KIFMM__TALLOC(t, t->m2l_off, ng + 1);
+    ncur = (size_t)nth * ng;
+    cur = (size_t *)kifmm__alloc(&t->alloc, ncur * sizeof *cur);
+    if (!cur) goto oom;
+    memset(cur, 0, ncur * sizeof *cur);
+    for (pass = 0; pass < 2; pass++) {      /* count, then place */
+        if (pass == 1) {                     /* each slice's cursor: the pairs before it */
+            t->m2l_off[0] = 0;
+            for (g = 0; g < ng; g++) {
+                for (p = 0; p < nth; p++) {
+                    size_t c = cur[(size_t)p * ng + g];
+                    cur[(size_t)p * ng + g] = total;
+                    total += c;
+                }
+                t->m2l_off[g + 1] = total;
+            }
+            KIFMM__TALLOC(t, t->m2l_tgt, total);
+            KIFMM__TALLOC(t, t->m2l_src, total);
+        }
+        KIFMM__OMP(omp parallel for schedule(static) num_threads(nth))
+        for (th = 0; th < nth; th++)
+            kifmm__group_range(t, (int)((int64_t)t->nboxes * th / nth), (int)((int64_t)t->nboxes * (th + 1) / nth),
+                               pass, cur + (size_t)th * ng);
+    }
+    kifmm__free(&t->alloc, cur, ncur * sizeof *cur);
     return 1;
 oom:
+    kifmm__free(&t->alloc, cur, ncur * sizeof *cur);
     return 0;
 }
 

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# bench/anchor.sh - kifmm beside the C++ anchor (ExaFMM-T) on ExaFMM-T's own problem: 10^6 sources
+# and 10^6 separate targets, charges uniform in [-0.5, 0.5], potential and gradient, 2 threads.
+# The anchor's figures are quoted from the performance issue (measured on this machine, idle);
+# kifmm's are measured here, one process per row, with the settings in ROWS below.
+# Writes bench/results/anchor.md and anchor.csv.  Environment: N (1e6), REPS (3), THREADS (2).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+N=${N:-1e6}
+REPS=${REPS:-3}
+THREADS=${THREADS:-2}
+# case | anchor total s | anchor evaluate s | anchor error pot / grad | anchor peak MiB | kifmm args
+ROWS=(
+  "cube ~3e-6|4.72|3.96|2.7e-6 / 1.4e-5|1658|--dist cube --order 6 --leaf 150"
+  "cube ~5e-8|5.72|5.30|5.6e-8 / 1.6e-7|729|--dist cube --order 8 --leaf 150"
+  "cube ~2.6e-8|7.17|6.69|2.6e-8 / 7.2e-8|1141|--dist cube --order 9 --leaf 150"
+  "sphere ~1e-6|4.00|3.44|7.6e-7 / 6.2e-9|819|--dist sphere --order 7 --leaf 150"
+  "cube ~2.4e-4|2.49|1.79|2.4e-4 / 5.9e-4|744|--dist cube --order 4 --leaf 64"
+)
+
+bench_build
+csv="$RESULTS/anchor.csv"
+md="$RESULTS/anchor.md"
+rm -f "$csv"
+for row in "${ROWS[@]}"; do
+  IFS='|' read -r name _ _ _ _ args <<<"$row"
+  echo "== $name: kifmm_bench $args"
+  # shellcheck disable=SC2086
+  run_bench "$THREADS" --n "$N" --separate-targets --reps "$REPS" $args --label "$name" --csv "$csv" | tail -n 4
+done
+
+python3 - "$csv" "$md" "$(machine_line)" "$BENCH_SOURCE" "${ROWS[@]}" <<'PY'
+import csv, sys
+path, md, machine, source, rows = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
+got = {r["label"]: r for r in csv.DictReader(open(path))}
+out = ["# kifmm beside ExaFMM-T (10^6 sources + 10^6 separate targets, potential + gradient)", "",
+       f"Machine: {machine}. Source: {source}.",
+       "Anchor figures quoted from the performance issue; kifmm measured by bench/anchor.sh "
+       "(evaluate = median of the repetitions; total = tree + precompute + evaluate).", "",
+       "| case | code | settings | total (s) | evaluate (s) | error pot / grad | peak RSS (MiB) | total ratio |",
+       "|---|---|---|---|---|---|---|---|"]
+for row in rows:
+    name, at, ae, aerr, arss, args = row.split("|")
+    out.append(f"| {name} | ExaFMM-T | | {at} | {ae} | {aerr} | {arss} | |")
+    r = got.get(name)
+    if not r:
+        out.append(f"| {name} | kifmm | {args} | not run | | | | |")
+        continue
+    total = float(r["t_tree"]) + float(r["t_pre"]) + float(r["t_eval"])
+    s = f"p={r['order']} leaf {r['leaf']} k={r['rank']}"
+    out.append(f"| {name} | kifmm | {s} | {total:.2f} | {float(r['t_eval']):.2f} | "
+               f"{float(r['err_pot']):.1e} / {float(r['err_grad']):.1e} | {float(r['rss_mib']):.0f} | "
+               f"{total / float(at):.2f} |")
+open(md, "w").write("\n".join(out) + "\n")
+print("\n".join(out))
+PY
