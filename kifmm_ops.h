@@ -1260,9 +1260,9 @@ KIFMM_DEF kifmm_status kifmm_ops_build(kifmm_ops *o, const kifmm_allocator *allo
     kbuf = (double *)kifmm__alloc(&o->alloc, nn * sizeof *kbuf);
     tmp = (double *)kifmm__alloc(&o->alloc, tmpn * sizeof *tmp);
     u = (double *)kifmm__alloc(&o->alloc, nn * sizeof *u);
-    /* keep F whole up to 256 MiB (order 8), else regenerate it in chunks of 64 MiB */
+    /* keep F whole up to 512 MiB (order 9), else regenerate it in chunks of 64 MiB */
     chunk = (int)((size_t)(64u << 20) / (nn * sizeof(double)));
-    if (KIFMM_NUM_TRANSFER * nn * sizeof(double) <= ((size_t)256 << 20)) chunk = KIFMM_NUM_TRANSFER;
+    if (KIFMM_NUM_TRANSFER * nn * sizeof(double) <= ((size_t)512 << 20)) chunk = KIFMM_NUM_TRANSFER;
     if (chunk < 1) chunk = 1;
     if (chunk > KIFMM_NUM_TRANSFER) chunk = KIFMM_NUM_TRANSFER;
     fatn = (size_t)chunk * nn;
