@@ -1145,12 +1145,7 @@ KIFMM_DEF void kifmm_ops_free(kifmm_ops *o) {
     memset(o, 0, sizeof *o);
 }
 
-#define KIFMM__OALLOC(o, p, count)                                                             \
-    do {                                                                                       \
-        size_t kifmm__b = (size_t)(count) * sizeof *(p);                                       \
-        if (!((p) = kifmm__alloc(&(o)->alloc, kifmm__b))) goto oom;                            \
-        (o)->bytes += kifmm__b < 64 ? 64 : kifmm__b;                                           \
-    } while (0)
+#define KIFMM__OALLOC(o, p, count) KIFMM__HOLD(&(o)->alloc, &(o)->bytes, p, count)
 
 /* check-to-equivalent factors, M2M and L2L on the unit box */
 static kifmm_status kifmm__ops_translations(kifmm_ops *o, const kifmm_blas *blas, double *kbuf, double *tmp) {
@@ -1314,12 +1309,7 @@ KIFMM_DEF kifmm_status kifmm_eval_init(kifmm_eval *e, const kifmm_ops *ops, cons
     }
     /* per thread: one surface (3n), then the M2L block's locals, gathered and transformed columns */
     e->thread_len = 3 * n + 3 * k * KIFMM__M2L_BLOCK;
-#define KIFMM__EALLOC(p, count)                                                                \
-    do {                                                                                       \
-        size_t kifmm__b = (size_t)(count) * sizeof *(p);                                       \
-        if (!((p) = kifmm__alloc(al, kifmm__b))) goto oom;                                     \
-        e->bytes += kifmm__b < 64 ? 64 : kifmm__b;                                             \
-    } while (0)
+#define KIFMM__EALLOC(p, count) KIFMM__HOLD(al, &e->bytes, p, count)
     KIFMM__EALLOC(e->equiv, n * t->nboxes);
     KIFMM__EALLOC(e->check, n * t->nboxes);
     KIFMM__EALLOC(e->q, t->nsources);

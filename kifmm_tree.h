@@ -398,13 +398,15 @@ static void kifmm__sort_unique(kifmm__u64vec *v, kifmm__kv *buf, kifmm__kv *tmp)
 }
 
 /* ---- building ------------------------------------------------------------------------------ */
-/* allocate count elements for pointer p of tree t, counting the bytes held; jumps to oom on failure */
-#define KIFMM__TALLOC(t, p, count)                                                             \
+/* allocate count elements for p from allocator al, adding the bytes to *held; jumps to oom on
+   failure (KIFMM__TALLOC: for a tree; kifmm_ops.h uses the same for operators and buffers) */
+#define KIFMM__HOLD(al, held, p, count)                                                        \
     do {                                                                                       \
         size_t kifmm__b = (size_t)(count) * sizeof *(p);                                       \
-        if (!((p) = kifmm__alloc(&(t)->alloc, kifmm__b))) goto oom;                            \
-        (t)->bytes += kifmm__b < 64 ? 64 : kifmm__b;                                           \
+        if (!((p) = kifmm__alloc((al), kifmm__b))) goto oom;                                   \
+        *(held) += kifmm__b < 64 ? 64 : kifmm__b;                                              \
     } while (0)
+#define KIFMM__TALLOC(t, p, count) KIFMM__HOLD(&(t)->alloc, &(t)->bytes, p, count)
 
 static size_t kifmm__lower_bound(const uint64_t *a, size_t lo, size_t hi, uint64_t v) {
     while (lo < hi) {
