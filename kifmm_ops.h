@@ -113,7 +113,11 @@ typedef struct kifmm_ops {
     double *l2l;                  /* 8n x n: the 8 children's check potentials from the parent's */
     int     k;                    /* M2L rank */
     double *m2l_u;                /* n x k basis of the M2L operators (left = right by symmetry) */
-    double *m2l_c;                /* 316 cores, k x k each: K_t ~ U C_t U^T */
+    double *m2l_c;                /* the 316 cores, K_t ~ U C_t U^T, at m2l_c + m2l_coff[t]: C_t itself
+                                     (k x k) when m2l_r[t] == k, else factors A_t then B_t (k x r each,
+                                     C_t ~ A_t B_t^T); r == 0: negligible at the tolerance */
+    int    *m2l_r;                /* 316 core ranks */
+    size_t *m2l_coff;             /* 317 offsets into m2l_c */
     int     nsigma;
     double *sigma;                /* singular values of [K_1 ... K_316] found by the rSVD */
     size_t  bytes;
@@ -1226,7 +1230,9 @@ KIFMM_DEF void kifmm_ops_free(kifmm_ops *o) {
     kifmm__free(&o->alloc, o->m2m, 8 * n * n * sizeof(double));
     kifmm__free(&o->alloc, o->l2l, 8 * n * n * sizeof(double));
     kifmm__free(&o->alloc, o->m2l_u, n * k * sizeof(double));
-    kifmm__free(&o->alloc, o->m2l_c, KIFMM_NUM_TRANSFER * k * k * sizeof(double));
+    if (o->m2l_coff) kifmm__free(&o->alloc, o->m2l_c, o->m2l_coff[KIFMM_NUM_TRANSFER] * sizeof(double));
+    kifmm__free(&o->alloc, o->m2l_r, KIFMM_NUM_TRANSFER * sizeof(int));
+    kifmm__free(&o->alloc, o->m2l_coff, (KIFMM_NUM_TRANSFER + 1) * sizeof(size_t));
     kifmm__free(&o->alloc, o->sigma, n * sizeof(double));
     memset(o, 0, sizeof *o);
 }
@@ -1307,51 +1313,206 @@ static kifmm_status kifmm__ops_basis(kifmm_ops *o, const kifmm_blas *blas, int k
                        u, o->sigma);
 }
 
-/* M2L: the basis, its rank from the tolerance, then the 316 cores C_t = U^T K_t U */
+/* ||C||_2 of the k x k C by 5 power iterations on C^T C from a fixed start: an estimate from
+   below (a smaller cut-off, never a worse one), within a few per cent, which is all a cut-off
+   needs; x, y scratch (k each) */
+static double kifmm__norm2_est(int k, const double *c, double *x, double *y) {
+    double nrm = 0.0;
+    int i, it;
+    for (i = 0; i < k; ++i) x[i] = 1.0 + 0.1 * (i % 7);
+    for (it = 0; it < 5; ++it) {
+        double nx = kifmm__la_nrm2(k, x);
+        if (nx == 0.0) return 0.0;
+        for (i = 0; i < k; ++i) x[i] /= nx;
+        for (i = 0; i < k; ++i) y[i] = 0.0;
+        for (i = 0; i < k; ++i) kifmm__la_axpy(k, x[i], c + (size_t)i * k, y);     /* y = C x */
+        nrm = kifmm__la_nrm2(k, y);
+        for (i = 0; i < k; ++i) x[i] = kifmm__la_dot(k, c + (size_t)i * k, y);    /* x = C^T y */
+    }
+    return nrm;
+}
+
+static int kifmm__thread(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static void kifmm__dgemm_hook_builtin(int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
+                                      const double *b, int ldb, double beta, double *c, int ldc, void *user) {
+    (void)user;
+    kifmm__dgemm_builtin(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* A stack of scratch memory posing as an allocator, for the 158 small factorisations of the core
+   recompression: their allocations are last-in first-out and bounded, and one block instead of
+   ~10 allocations per core keeps the allocation points (and failure paths) few. */
+typedef struct kifmm__arena { unsigned char *base; size_t top, cap; } kifmm__arena;
+
+static void *kifmm__arena_alloc(size_t size, size_t align, void *user) {
+    kifmm__arena *a = (kifmm__arena *)user;
+    size_t mis = (size_t)((uintptr_t)(a->base + a->top) % align), at = a->top + (mis ? align - mis : 0);
+    if (at > a->cap || size > a->cap - at) return NULL;
+    a->top = at + size;
+    return a->base + at;
+}
+
+static void kifmm__arena_free(void *p, size_t size, void *user) {
+    kifmm__arena *a = (kifmm__arena *)user;
+    size_t end = p ? (size_t)((unsigned char *)p - a->base) + size : 0;
+    /* the top block (the next one's alignment padding may follow it): pop it */
+    if (p && end <= a->top && a->top - end < 64) a->top = (size_t)((unsigned char *)p - a->base);
+}
+
+/* Per-vector recompression: the core C_t (k x k, in c) -> A_t B_t^T of the rank r whose dropped
+   singular values are <= cut (absolute). Far vectors need far fewer than k (at p = 6, k = 143: 16
+   for the corners, 45 at most): M2L flops fall to 0.35x. Randomized range finder with an adaptive
+   sample count (doubled until the last sampled singular value is 10x under the cut, up to k/2 + 8
+   where the factors stop paying), then the SVD of the small projection. The factors overwrite c when 2r < k (they fit); returns r, or k when
+   the dense core is kept. w: scratch of 4k^2 + k doubles. */
+static int kifmm__core_compress(const kifmm_allocator *al, const kifmm_blas *blas, int k, double *c, double cut,
+                                uint64_t seed, double *w, kifmm_status *st) {
+    double *y = w, *bt = y + (size_t)k * k, *ub = bt + (size_t)k * k, *vb = ub + (size_t)k * k;
+    double *sv = vb + (size_t)k * k;
+    int lmax = k / 2 + 8 < k ? k / 2 + 8 : k, l = lmax < 48 ? lmax : 48, r, i, j;
+    for (;;) {
+        kifmm__la_gaussian(k, l, seed, bt);
+        kifmm__dgemm_builtin(0, 0, k, l, k, 1.0, c, k, bt, k, 0.0, y, k);        /* Y = C Omega */
+        if ((*st = kifmm__qr(al, blas, k, l, y, k, NULL, 0)) != KIFMM_OK) return k;
+        kifmm__dgemm_builtin(1, 0, k, l, k, 1.0, c, k, y, k, 0.0, bt, k);        /* B^T = C^T Q */
+        if ((*st = kifmm__la_svd_tall(al, blas, k, l, bt, k, ub, k, sv, vb, l)) != KIFMM_OK) return k;
+        for (r = 0; r < l && sv[r] > cut; ++r) {}
+        if (l == lmax || (sv[l - 1] <= 0.1 * cut && r <= l - 8)) break;
+        l = 2 * l < lmax ? 2 * l : lmax;
+    }
+    if (2 * r >= k || (l < k && sv[l - 1] > 0.1 * cut)) return k;   /* no gain, or not resolved */
+    /* C ~ Q B = (Q Vb S) Ub^T: A = Q Vb_r S_r, B = Ub_r */
+    kifmm__dgemm_builtin(0, 0, k, r, l, 1.0, y, k, vb, l, 0.0, c, k);
+    for (j = 0; j < r; ++j)
+        for (i = 0; i < k; ++i) c[i + (size_t)j * k] *= sv[j];
+    memcpy(c + (size_t)k * r, ub, (size_t)k * r * sizeof(double));
+    return r;
+}
+
+/* M2L: the basis, its rank from the tolerance, the cores C_t = U^T K_t U, each recompressed */
 static kifmm_status kifmm__ops_m2l(kifmm_ops *o, const kifmm_blas *blas, int m2l_rank, double tol,
                                    uint64_t seed, double *u, double *fatbuf, int chunk) {
-    int n = o->n, k, c0, all[KIFMM_NUM_TRANSFER / 2];
+    const int half = KIFMM_NUM_TRANSFER / 2;
+    int n = o->n, k, c0, t, i, j, all[KIFMM_NUM_TRANSFER / 2];
     kifmm__fat f;
     kifmm_status st;
-    double *t1 = NULL;
-    size_t t1n;
+    double *t1 = NULL, *core = NULL, *w = NULL, ref = 0.0;
+    size_t t1n = 0, kk, coren = 0, wn = 0, off;
+    kifmm_blas local;
+    int nthr = 1;
     k = m2l_rank > 0 ? (m2l_rank < n ? m2l_rank : n) : n;
     st = kifmm__ops_basis(o, blas, k, seed, u, fatbuf, chunk);
     if (st != KIFMM_OK) return st;
     o->nsigma = k;
     if (m2l_rank <= 0) {
-        int kk = 1;
-        while (kk < k && o->sigma[kk] > tol * o->sigma[0]) kk++;
-        k = kk;
+        int kq = 1;
+        while (kq < k && o->sigma[kq] > tol * o->sigma[0]) kq++;
+        k = kq;
     }
     o->k = k;
+    kk = (size_t)k * k;
     KIFMM__OALLOC(o, o->m2l_u, (size_t)n * k);
     memcpy(o->m2l_u, u, (size_t)n * k * sizeof *u);
-    KIFMM__OALLOC(o, o->m2l_c, (size_t)KIFMM_NUM_TRANSFER * k * k);
+    KIFMM__OALLOC(o, o->m2l_r, KIFMM_NUM_TRANSFER);
+    KIFMM__OALLOC(o, o->m2l_coff, KIFMM_NUM_TRANSFER + 1);
     t1n = (size_t)k * chunk * n;
+    coren = (size_t)half * kk;
+    /* scratch of core_compress, then the arena: svd_tall (3k^2 + 6k) and its QR (97k + 1024)
+       doubles at most, plus alignment */
+    wn = 4 * kk + (size_t)k + (4 * kk + 256 * (size_t)k + 8192);
+#ifdef _OPENMP
+    nthr = omp_get_max_threads();
+#endif
+    local.dgemm = blas && blas->dgemm ? blas->dgemm : kifmm__dgemm_hook_builtin;
+    local.user = blas && blas->dgemm ? blas->user : NULL;
     t1 = (double *)kifmm__alloc(&o->alloc, t1n * sizeof *t1);
-    if (!t1) goto oom;
+    core = (double *)kifmm__alloc(&o->alloc, coren * sizeof *core);
+    w = (double *)kifmm__alloc(&o->alloc, nthr * wn * sizeof *w);
+    if (!t1 || !core || !w) { st = KIFMM_ERR_OUT_OF_MEMORY; goto done; }
     /* -d has index 315 - t(d) and K_{-t} = K_t^T, so C_{315-t} = C_t^T: half the cores suffice */
-    for (c0 = 0; c0 < KIFMM_NUM_TRANSFER / 2; c0++) all[c0] = c0;
-    f.surf = o->surf; f.tv = all; f.n = n; f.count = KIFMM_NUM_TRANSFER / 2; f.chunk = chunk;
+    for (c0 = 0; c0 < half; c0++) all[c0] = c0;
+    f.surf = o->surf; f.tv = all; f.n = n; f.count = half; f.chunk = chunk;
     f.cached_from = -1; f.buf = fatbuf; f.blas = blas;
-    for (c0 = 0; c0 < f.count; c0 += chunk) {
-        int cnt = c0 + chunk < f.count ? chunk : f.count - c0, t, i, j;
+    for (c0 = 0; c0 < half; c0 += chunk) {
+        int cnt = c0 + chunk < half ? chunk : half - c0;
         const double *fc = kifmm__fat_chunk(&f, c0);
         /* U^T [K_c0 ... ] in one GEMM, then each core C_t = (U^T K_t) U */
         kifmm__dgemm(blas, 1, 0, k, cnt * n, n, 1.0, o->m2l_u, n, fc, n, 0.0, t1, k);
-        for (t = 0; t < cnt; t++) {
-            double *c = o->m2l_c + (size_t)(c0 + t) * k * k;
-            double *ct = o->m2l_c + (size_t)(KIFMM_NUM_TRANSFER - 1 - c0 - t) * k * k;
-            kifmm__dgemm(blas, 0, 0, k, k, n, 1.0, t1 + (size_t)t * k * n, k, o->m2l_u, n, 0.0, c, k);
-            for (j = 0; j < k; j++)
-                for (i = 0; i < k; i++) ct[j + (size_t)i * k] = c[i + (size_t)j * k];
+        for (t = 0; t < cnt; t++)
+            kifmm__dgemm(blas, 0, 0, k, k, n, 1.0, t1 + (size_t)t * k * n, k, o->m2l_u, n, 0.0,
+                         core + (size_t)(c0 + t) * kk, k);
+    }
+    /* the cut is absolute: the tolerance times the largest core norm, the same for every vector */
+    KIFMM__OMP(omp parallel for schedule(dynamic, 4) num_threads(nthr) reduction(max : ref))
+    for (t = 0; t < half; t++) {
+        double *wt = w + (size_t)kifmm__thread() * wn, nt = kifmm__norm2_est(k, core + (size_t)t * kk, wt, wt + k);
+        ref = nt > ref ? nt : ref;
+    }
+    /* one core per thread at a time: each its own scratch and arena, GEMMs by the caller's hook
+       (thread-safe by contract) or the single-threaded built-in */
+    KIFMM__OMP(omp parallel num_threads(nthr))
+    {
+        int me = kifmm__thread(), tc;
+        double *wt = w + (size_t)me * wn;
+        kifmm__arena arena;
+        kifmm_allocator scratch;
+        kifmm_status mine = KIFMM_OK;
+        arena.base = (unsigned char *)(wt + 4 * kk + k);
+        arena.cap = (wn - 4 * kk - k) * sizeof(double);
+        arena.top = 0;
+        scratch.alloc_fn = kifmm__arena_alloc;
+        scratch.free_fn = kifmm__arena_free;
+        scratch.user = &arena;
+        KIFMM__OMP(omp for schedule(dynamic, 1))
+        for (tc = 0; tc < half; tc++) {
+            int r = k;
+            if (m2l_rank <= 0 && mine == KIFMM_OK)
+                r = kifmm__core_compress(&scratch, &local, k, core + (size_t)tc * kk, tol * ref,
+                                         seed + 1 + (uint64_t)tc, wt, &mine);
+            o->m2l_r[tc] = o->m2l_r[KIFMM_NUM_TRANSFER - 1 - tc] = r;
+        }
+        if (mine != KIFMM_OK) {
+            KIFMM__OMP(omp critical(kifmm_core_status))
+            st = mine;
         }
     }
-    kifmm__free(&o->alloc, t1, t1n * sizeof *t1);
-    return KIFMM_OK;
+    if (st != KIFMM_OK) goto done;
+    for (t = 0, off = 0; t < KIFMM_NUM_TRANSFER; t++) {
+        o->m2l_coff[t] = off;
+        off += o->m2l_r[t] == k ? kk : 2 * (size_t)k * o->m2l_r[t];
+    }
+    o->m2l_coff[KIFMM_NUM_TRANSFER] = off;
+    KIFMM__OALLOC(o, o->m2l_c, off > 0 ? off : 1);
+    for (t = 0; t < half; t++) {   /* C_{315-t} = C_t^T: dense transposed, or A and B swapped */
+        const double *c = core + (size_t)t * kk;
+        double *d = o->m2l_c + o->m2l_coff[t], *dt = o->m2l_c + o->m2l_coff[KIFMM_NUM_TRANSFER - 1 - t];
+        size_t fk = (size_t)k * o->m2l_r[t];
+        if (o->m2l_r[t] == k) {
+            memcpy(d, c, kk * sizeof *d);
+            for (j = 0; j < k; j++)
+                for (i = 0; i < k; i++) dt[j + (size_t)i * k] = c[i + (size_t)j * k];
+        } else {
+            memcpy(d, c, 2 * fk * sizeof *d);
+            memcpy(dt, c + fk, fk * sizeof *d);
+            memcpy(dt + fk, c, fk * sizeof *d);
+        }
+    }
+    st = KIFMM_OK;
+    goto done;
 oom:
-    return KIFMM_ERR_OUT_OF_MEMORY;
+    st = KIFMM_ERR_OUT_OF_MEMORY;
+done:
+    kifmm__free(&o->alloc, t1, t1n * sizeof *t1);
+    kifmm__free(&o->alloc, core, coren * sizeof *core);
+    kifmm__free(&o->alloc, w, nthr * wn * sizeof *w);
+    return st;
 }
 
 KIFMM_DEF kifmm_status kifmm_ops_build(kifmm_ops *o, const kifmm_allocator *alloc, const kifmm_blas *blas,
@@ -1428,7 +1589,7 @@ KIFMM_DEF kifmm_status kifmm_eval_init(kifmm_eval *e, const kifmm_ops *ops, cons
         if (nb > e->m2l_level_max) e->m2l_level_max = nb;
     }
     /* per thread: one surface (3n), then the M2L block's locals, gathered and transformed columns */
-    e->thread_len = 3 * n + 3 * k * KIFMM__M2L_BLOCK;
+    e->thread_len = 3 * n + 4 * k * KIFMM__M2L_BLOCK;
 #define KIFMM__EALLOC(p, count) KIFMM__HOLD(al, &e->bytes, p, count)
     KIFMM__EALLOC(e->equiv, n * t->nboxes);
     KIFMM__EALLOC(e->check, n * t->nboxes);
@@ -1446,14 +1607,6 @@ oom:
 }
 
 /* ---- the operators -------------------------------------------------------------------------- */
-static int kifmm__thread(void) {
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
 static double kifmm__box_hw(const kifmm_tree *t, int b) {
     return t->half_width / (double)((uint64_t)1 << kifmm_key_level(t->key[b]));
 }
@@ -1543,20 +1696,27 @@ static void kifmm__m2l_block_run(kifmm_eval *e, int l, int b0, int b1, double sc
     int n = o->n, k = o->k, lb = t->level_begin[l], tv;
     double *lh = e->thread_buf + e->thread_len * (size_t)kifmm__thread() + 3 * (size_t)n;
     double *gat = lh + (size_t)k * KIFMM__M2L_BLOCK, *res = gat + (size_t)k * KIFMM__M2L_BLOCK;
+    double *mid = res + (size_t)k * KIFMM__M2L_BLOCK;
     size_t base = (size_t)l * KIFMM_NUM_TRANSFER;
     memset(lh, 0, (size_t)k * (b1 - b0) * sizeof *lh);
     for (tv = 0; tv < KIFMM_NUM_TRANSFER; tv++) {
         size_t lo = t->m2l_off[base + tv], hi = t->m2l_off[base + tv + 1], p0, p1, j;
-        int np, i;
+        int np, i, r = o->m2l_r[tv];
+        const double *c = o->m2l_c + o->m2l_coff[tv];
         /* pairs of a vector are sorted by target: find this block's */
         while (lo < hi) { size_t m = lo + (hi - lo) / 2; if (t->m2l_tgt[m] < b0) lo = m + 1; else hi = m; }
         p0 = lo;
         for (p1 = p0; p1 < t->m2l_off[base + tv + 1] && t->m2l_tgt[p1] < b1; p1++) {}
         np = (int)(p1 - p0);
-        if (np == 0) continue;
+        if (np == 0 || r == 0) continue;
         for (j = p0; j < p1; j++)
             memcpy(gat + (j - p0) * k, e->m2l_buf + (size_t)(t->m2l_src[j] - lb) * k, (size_t)k * sizeof *gat);
-        kifmm__dgemm_local(&e->blas, 0, 0, k, np, k, 1.0, o->m2l_c + (size_t)tv * k * k, k, gat, k, 0.0, res, k);
+        if (r == k)
+            kifmm__dgemm_local(&e->blas, 0, 0, k, np, k, 1.0, c, k, gat, k, 0.0, res, k);
+        else {   /* A_t (B_t^T x) */
+            kifmm__dgemm_local(&e->blas, 1, 0, r, np, k, 1.0, c + (size_t)k * r, k, gat, k, 0.0, mid, r);
+            kifmm__dgemm_local(&e->blas, 0, 0, k, np, r, 1.0, c, k, mid, r, 0.0, res, k);
+        }
         for (j = p0; j < p1; j++) {
             double *dst = lh + (size_t)(t->m2l_tgt[j] - b0) * k, *src = res + (j - p0) * k;
             for (i = 0; i < k; i++) dst[i] += src[i];

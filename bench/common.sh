@@ -10,12 +10,13 @@ mkdir -p "$BUILD" "$RESULTS"
 
 bench_build() {
   local cc=${CC:-cc} blas_cflags=() blas_libs=()
-  if pkg-config --exists openblas 2>/dev/null; then
+  # BENCH_CBLAS=0: the library's built-in GEMM even where OpenBLAS is installed
+  if [ "${BENCH_CBLAS:-1}" != 0 ] && pkg-config --exists openblas 2>/dev/null; then
     read -r -a blas_cflags <<<"-DKIFMM_USE_CBLAS $(pkg-config --cflags openblas)"
     read -r -a blas_libs <<<"$(pkg-config --libs openblas)"
     BENCH_BLAS="OpenBLAS (cblas_dgemm)"
   else
-    BENCH_BLAS="built-in GEMM (no OpenBLAS found by pkg-config)"
+    BENCH_BLAS="built-in GEMM (BENCH_CBLAS=0, or no OpenBLAS found by pkg-config)"
   fi
   local prog flags=(-std=c99 -O3 -march=native -fopenmp -Wall -Wextra)
   # the reference SIMD P2P kernel of peak.h: its own object, with -fno-math-errno (see p2p_ref.c)
