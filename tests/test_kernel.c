@@ -1,0 +1,109 @@
+/* The instruction-set paths of the kernel and the built-in GEMM, each on its own: meson builds this
+   file three times (plain, -mavx2 -mfma, -mavx512f) and each binary skips (exit 77) when the CPU
+   lacks what it was compiled for. The other tests build for the baseline ISA, so without this
+   the SIMD paths would only ever run in the benchmarks. */
+#define KIFMM_IMPLEMENTATION
+#include "kifmm.h"
+#include "testutil.h"
+
+static const char *isa(void) {
+#if defined(__AVX512F__)
+    return "avx512f";
+#elif defined(__AVX2__) && defined(__FMA__)
+    return "avx2+fma";
+#else
+    return "baseline";
+#endif
+}
+
+static int cpu_has_isa(void) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#if defined(__AVX512F__)
+    return __builtin_cpu_supports("avx512f");
+#elif defined(__AVX2__) && defined(__FMA__)
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+#endif
+    return 1;
+}
+
+int main(void) {
+    double worst = 0, sx[1] = {0}, sy[1] = {0}, sz[1] = {0}, one[1] = {1}, tx[13], ty[13], tz[13], pt[13];
+    int e2, lane, i, j;
+    if (!cpu_has_isa()) { printf("%s: not supported by this CPU, skipped\n", isa()); return 77; }
+    printf("kernel and GEMM paths compiled for %s\n", isa());
+    /* 1/r of single pairs from r = 1e-150 to 1e150 against 1 / (4 pi sqrt(r2)); 13 targets so
+       that the last SIMD block is partial (masked) */
+    for (e2 = -300; e2 <= 300; e2++) {
+        for (lane = 0; lane < 13; lane++) {
+            double r = pow(10.0, 0.5 * e2) * (1 + 0.0731 * lane);
+            tx[lane] = r * 0.6; ty[lane] = -r * 0.48; tz[lane] = r * 0.64; pt[lane] = 0;
+        }
+        kifmm__p2p(sx, sy, sz, one, 1, tx, ty, tz, 13, pt, NULL, NULL, NULL);
+        for (lane = 0; lane < 13; lane++) {
+            double r2 = tx[lane] * tx[lane] + ty[lane] * ty[lane] + tz[lane] * tz[lane];
+            double want = KIFMM_INV_4PI / sqrt(r2), rel = fabs(pt[lane] - want) / want;
+            worst = rel > worst ? rel : worst;
+        }
+    }
+    printf("1/r of single pairs, r = 1e-150..1e150, relative: %.2e\n", worst);
+    CHECK(worst <= 4 * DBL_EPSILON, "1/r %.2e", worst);
+
+    {   /* potential and gradient against kifmm_direct: 301 points, 20 coincident pairs (r = 0) */
+        size_t m = 301;
+        double *s = tu_new_points(m, TU_CUBE), *q = (double *)malloc(m * sizeof *q);
+        double *soa = (double *)malloc(3 * m * sizeof *soa), *p1 = (double *)calloc(m, sizeof *p1);
+        double *gs = (double *)calloc(3 * m, sizeof *gs), *p2 = (double *)malloc(m * sizeof *p2);
+        double *g2 = (double *)malloc(3 * m * sizeof *g2), ep = 0, np = 0, eg = 0, ng = 0;
+        size_t k;
+        for (k = 0; k < 20; k++) memcpy(s + 3 * (k + 100), s + 3 * k, 3 * sizeof *s);
+        for (k = 0; k < m; k++) {
+            q[k] = tu_rand() - 0.5;
+            soa[k] = s[3 * k]; soa[m + k] = s[3 * k + 1]; soa[2 * m + k] = s[3 * k + 2];
+        }
+        kifmm__p2p(soa, soa + m, soa + 2 * m, q, m, soa, soa + m, soa + 2 * m, m, p1, gs, gs + m, gs + 2 * m);
+        kifmm_direct(s, m, q, s, m, p2, g2);
+        for (k = 0; k < m; k++) {
+            ep += (p1[k] - p2[k]) * (p1[k] - p2[k]); np += p2[k] * p2[k];
+            for (i = 0; i < 3; i++) {
+                eg += (gs[i * m + k] - g2[3 * k + i]) * (gs[i * m + k] - g2[3 * k + i]);
+                ng += g2[3 * k + i] * g2[3 * k + i];
+            }
+        }
+        printf("kernel vs kifmm_direct (coincident points excluded): %.2e / %.2e\n", sqrt(ep / np), sqrt(eg / ng));
+        CHECK(sqrt(ep / np) <= 1e-14 && sqrt(eg / ng) <= 1e-14, "kernel %.2e / %.2e", sqrt(ep / np), sqrt(eg / ng));
+        free(s); free(q); free(soa); free(p1); free(gs); free(p2); free(g2);
+    }
+
+    {   /* built-in GEMM (its micro-kernel is the ISA's) against a plain triple loop, all transposes,
+           sizes off the register tiles */
+        int dims[3][3] = {{37, 29, 131}, {8, 6, 1}, {67, 97, 70}}, d, ta, tb;
+        double werr = 0;
+        for (d = 0; d < 3; d++)
+            for (ta = 0; ta < 2; ta++)
+                for (tb = 0; tb < 2; tb++) {
+                    int m = dims[d][0], n = dims[d][1], kk = dims[d][2], l;
+                    double *a = (double *)malloc(sizeof(double) * m * kk), *b = (double *)malloc(sizeof(double) * kk * n);
+                    double *c = (double *)malloc(sizeof(double) * m * n), *r = (double *)malloc(sizeof(double) * m * n);
+                    for (i = 0; i < m * kk; i++) a[i] = tu_rand() - 0.5;
+                    for (i = 0; i < kk * n; i++) b[i] = tu_rand() - 0.5;
+                    for (i = 0; i < m * n; i++) c[i] = r[i] = tu_rand() - 0.5;
+                    kifmm__dgemm_builtin(ta, tb, m, n, kk, 0.7, a, ta ? kk : m, b, tb ? n : kk, -0.3, c, m);
+                    for (j = 0; j < n; j++)
+                        for (i = 0; i < m; i++) {
+                            double acc = 0, mag = 0;
+                            for (l = 0; l < kk; l++) {
+                                double x = (ta ? a[l + i * kk] : a[i + l * m]) * (tb ? b[j + l * n] : b[l + j * kk]);
+                                acc += x; mag += fabs(x);
+                            }
+                            acc = 0.7 * acc - 0.3 * r[i + j * m];
+                            werr = fmax(werr, fabs(c[i + j * m] - acc) / (0.7 * mag + 0.3 * fabs(r[i + j * m]) + 1e-300));
+                        }
+                    free(a); free(b); free(c); free(r);
+                }
+        printf("built-in GEMM vs triple loop, worst relative to sum |terms|: %.2e\n", werr);
+        CHECK(werr <= 64 * DBL_EPSILON, "gemm %.2e", werr);
+    }
+    printf("%s: %d failures\n", tu_failures ? "FAIL" : "OK", tu_failures);
+    return tu_failures != 0;
+}
