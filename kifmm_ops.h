@@ -218,10 +218,16 @@ static void kifmm__la_pack_a(int mc, int kc, const double *a, size_t rs, size_t 
     for (ir = 0; ir < mc; ir += KIFMM__GEMM_MR, ap += (size_t)KIFMM__GEMM_MR * kc) {
         int mr = mc - ir < KIFMM__GEMM_MR ? mc - ir : KIFMM__GEMM_MR;
         const double *ai = a + (size_t)ir * rs;
-        for (p = 0; p < kc; ++p) {
-            for (i = 0; i < mr; ++i) ap[p * KIFMM__GEMM_MR + i] = ai[i * rs + p * cs];
-            for (; i < KIFMM__GEMM_MR; ++i) ap[p * KIFMM__GEMM_MR + i] = 0.0;
-        }
+        if (mr == KIFMM__GEMM_MR && rs == 1)           /* a column of the panel is contiguous */
+            for (p = 0; p < kc; ++p) memcpy(ap + p * KIFMM__GEMM_MR, ai + p * cs, KIFMM__GEMM_MR * sizeof *ap);
+        else if (mr == KIFMM__GEMM_MR && cs == 1)      /* a row is: read along it */
+            for (i = 0; i < KIFMM__GEMM_MR; ++i)
+                for (p = 0; p < kc; ++p) ap[p * KIFMM__GEMM_MR + i] = ai[i * rs + p];
+        else
+            for (p = 0; p < kc; ++p) {
+                for (i = 0; i < mr; ++i) ap[p * KIFMM__GEMM_MR + i] = ai[i * rs + p * cs];
+                for (; i < KIFMM__GEMM_MR; ++i) ap[p * KIFMM__GEMM_MR + i] = 0.0;
+            }
     }
 }
 
@@ -232,10 +238,16 @@ static void kifmm__la_pack_b(int kc, int nc, const double *b, size_t rs, size_t 
     for (jr = 0; jr < nc; jr += KIFMM__GEMM_NR, bp += (size_t)KIFMM__GEMM_NR * kc) {
         int nr = nc - jr < KIFMM__GEMM_NR ? nc - jr : KIFMM__GEMM_NR;
         const double *bj = b + (size_t)jr * cs;
-        for (p = 0; p < kc; ++p) {
-            for (j = 0; j < nr; ++j) bp[p * KIFMM__GEMM_NR + j] = bj[p * rs + j * cs];
-            for (; j < KIFMM__GEMM_NR; ++j) bp[p * KIFMM__GEMM_NR + j] = 0.0;
-        }
+        if (nr == KIFMM__GEMM_NR && cs == 1)           /* a row of the panel is contiguous */
+            for (p = 0; p < kc; ++p) memcpy(bp + p * KIFMM__GEMM_NR, bj + p * rs, KIFMM__GEMM_NR * sizeof *bp);
+        else if (nr == KIFMM__GEMM_NR && rs == 1)      /* a column is: read along it */
+            for (j = 0; j < KIFMM__GEMM_NR; ++j)
+                for (p = 0; p < kc; ++p) bp[p * KIFMM__GEMM_NR + j] = bj[j * cs + p];
+        else
+            for (p = 0; p < kc; ++p) {
+                for (j = 0; j < nr; ++j) bp[p * KIFMM__GEMM_NR + j] = bj[p * rs + j * cs];
+                for (; j < KIFMM__GEMM_NR; ++j) bp[p * KIFMM__GEMM_NR + j] = 0.0;
+            }
     }
 }
 
