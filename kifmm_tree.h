@@ -707,17 +707,15 @@ oom:
     return 0;
 }
 
-/* transfer vector index of each V entry of box b (target) into tv */
-static void kifmm__transfer_of(const kifmm_tree *t, int b, int *tv) {
-    uint32_t a[3], c[3];
-    int l, e;
+/* transfer vector index of each V entry of box b (target) into tv, from the boxes' anchors at
+   their level (anc, 3 per box) and the index table of the 7^3 offsets (tab) */
+static void kifmm__transfer_of(const kifmm_tree *t, const int32_t *anc, const short *tab, int b, int *tv) {
+    const int32_t *a = anc + 3 * (size_t)b;
     size_t j;
-    kifmm_key_decode(t->key[b], a, &l);
     for (j = t->v_off[b]; j < t->v_off[b + 1]; j++) {
-        int d[3];
-        kifmm_key_decode(t->key[t->v_idx[j]], c, NULL);
-        for (e = 0; e < 3; e++) d[e] = (int)(((int64_t)c[e] - a[e]) >> (KIFMM_MAX_DEPTH - l));
-        tv[j - t->v_off[b]] = kifmm_transfer_index(d[0], d[1], d[2]);
+        const int32_t *c = anc + 3 * (size_t)t->v_idx[j];
+        int dx = c[0] - a[0] + 3, dy = c[1] - a[1] + 3, dz = c[2] - a[2] + 3;
+        tv[j - t->v_off[b]] = tab[(dx * 7 + dy) * 7 + dz];
     }
 }
 
@@ -731,12 +729,13 @@ static int kifmm__max_threads(void) {
 }
 
 /* Count (pass 0) or place (pass 1) the V pairs of boxes b0 .. b1-1 with cursors cur[group]. */
-static void kifmm__group_range(kifmm_tree *t, int b0, int b1, int pass, size_t *cur) {
+static void kifmm__group_range(kifmm_tree *t, const int32_t *anc, const short *tab, int b0, int b1, int pass,
+                               size_t *cur) {
     int b, tv[192];
     for (b = b0; b < b1; b++) {
         size_t j, base = (size_t)kifmm_key_level(t->key[b]) * KIFMM_NUM_TRANSFER;
         if (t->tgt_end[b] == t->tgt_begin[b]) continue;
-        kifmm__transfer_of(t, b, tv);
+        kifmm__transfer_of(t, anc, tab, b, tv);
         for (j = t->v_off[b]; j < t->v_off[b + 1]; j++) {
             int s = t->v_idx[j];
             size_t g = base + (size_t)tv[j - t->v_off[b]];
@@ -752,14 +751,28 @@ static void kifmm__group_range(kifmm_tree *t, int b0, int b1, int pass, size_t *
    slice p-1's, so the order is the serial one whatever the thread count. */
 static int kifmm__group_m2l(kifmm_tree *t) {
     size_t ng = (size_t)(KIFMM_MAX_DEPTH + 1) * KIFMM_NUM_TRANSFER, g, total = 0, ncur = 0;
-    size_t *cur = NULL;
-    int nth = kifmm__max_threads(), pass, p;
-    ptrdiff_t th;
+    size_t *cur = NULL, nanc = 3 * (size_t)t->nboxes;
+    int32_t *anc = NULL;
+    short tab[343];
+    int nth = kifmm__max_threads(), pass, p, dx, dy, dz;
+    ptrdiff_t th, b;
     KIFMM__TALLOC(t, t->m2l_off, ng + 1);
     ncur = (size_t)nth * ng;
     cur = (size_t *)kifmm__alloc(&t->alloc, ncur * sizeof *cur);
-    if (!cur) goto oom;
+    anc = (int32_t *)kifmm__alloc(&t->alloc, nanc * sizeof *anc);
+    if (!cur || !anc) goto oom;
     memset(cur, 0, ncur * sizeof *cur);
+    for (dx = 0; dx < 7; dx++)
+        for (dy = 0; dy < 7; dy++)
+            for (dz = 0; dz < 7; dz++) tab[(dx * 7 + dy) * 7 + dz] = (short)kifmm_transfer_index(dx - 3, dy - 3, dz - 3);
+    /* each box's anchor in units of its own level's width, decoded once (not once per V pair) */
+    KIFMM__OMP(omp parallel for schedule(static))
+    for (b = 0; b < t->nboxes; b++) {
+        uint32_t a[3];
+        int l, e;
+        kifmm_key_decode(t->key[b], a, &l);
+        for (e = 0; e < 3; e++) anc[3 * b + e] = (int32_t)(a[e] >> (KIFMM_MAX_DEPTH - l));
+    }
     for (pass = 0; pass < 2; pass++) {      /* count, then place */
         if (pass == 1) {                     /* each slice's cursor: the pairs before it */
             t->m2l_off[0] = 0;
@@ -776,13 +789,15 @@ static int kifmm__group_m2l(kifmm_tree *t) {
         }
         KIFMM__OMP(omp parallel for schedule(static) num_threads(nth))
         for (th = 0; th < nth; th++)
-            kifmm__group_range(t, (int)((int64_t)t->nboxes * th / nth), (int)((int64_t)t->nboxes * (th + 1) / nth),
-                               pass, cur + (size_t)th * ng);
+            kifmm__group_range(t, anc, tab, (int)((int64_t)t->nboxes * th / nth),
+                               (int)((int64_t)t->nboxes * (th + 1) / nth), pass, cur + (size_t)th * ng);
     }
     kifmm__free(&t->alloc, cur, ncur * sizeof *cur);
+    kifmm__free(&t->alloc, anc, nanc * sizeof *anc);
     return 1;
 oom:
     kifmm__free(&t->alloc, cur, ncur * sizeof *cur);
+    kifmm__free(&t->alloc, anc, nanc * sizeof *anc);
     return 0;
 }
 
