@@ -1764,16 +1764,35 @@ KIFMM_DEF void kifmm__op_m2l(kifmm_eval *e, int l) {
     }
 }
 
+/* X list. A box with fewer targets than surface points takes its X sources directly at its
+   targets (all of them, the whole subtree's: what its local expansion would reach), which is
+   exact and cheaper; handled leaf by leaf over the leaf's ancestors so that threads write
+   disjoint targets. The others go through the check surface. */
 KIFMM_DEF void kifmm__op_p2l(kifmm_eval *e) {
     const kifmm_tree *t = e->tree;
-    ptrdiff_t b;
+    size_t n = (size_t)e->ops->n, ns = t->nsources;
+    ptrdiff_t b, i;
     KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
     for (b = 0; b < t->nboxes; b++) {
         size_t j;
-        if (t->tgt_end[b] == t->tgt_begin[b]) continue;
+        if (t->tgt_end[b] - t->tgt_begin[b] <= n) continue;
         for (j = t->x_off[b]; j < t->x_off[b + 1]; j++)
             if (t->src_end[t->x_idx[j]] > t->src_begin[t->x_idx[j]])
-                kifmm__to_surface(e, (int)b, KIFMM_RADIUS_INNER, t->x_idx[j], e->check + (size_t)b * e->ops->n);
+                kifmm__to_surface(e, (int)b, KIFMM_RADIUS_INNER, t->x_idx[j], e->check + (size_t)b * n);
+    }
+    KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
+    for (i = 0; i < t->nleaves; i++) {
+        int lf = t->leaf[i], a;
+        if (t->tgt_end[lf] == t->tgt_begin[lf]) continue;
+        /* target counts grow towards the root: stop at the first ancestor above n */
+        for (a = lf; a >= 0 && t->tgt_end[a] - t->tgt_begin[a] <= n; a = t->parent[a]) {
+            size_t j;
+            for (j = t->x_off[a]; j < t->x_off[a + 1]; j++) {
+                size_t s0 = t->src_begin[t->x_idx[j]], s1 = t->src_end[t->x_idx[j]];
+                if (s1 > s0)
+                    kifmm__to_targets(e, lf, t->src + s0, t->src + ns + s0, t->src + 2 * ns + s0, s1 - s0, e->q + s0);
+            }
+        }
     }
 }
 
@@ -1817,6 +1836,7 @@ KIFMM_DEF void kifmm__op_l2p(kifmm_eval *e) {
 KIFMM_DEF void kifmm__op_m2p(kifmm_eval *e) {
     const kifmm_tree *t = e->tree;
     int n = e->ops->n;
+    size_t ns = t->nsources;
     ptrdiff_t i;
     KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
     for (i = 0; i < t->nleaves; i++) {
@@ -1825,8 +1845,12 @@ KIFMM_DEF void kifmm__op_m2p(kifmm_eval *e) {
         if (t->tgt_end[b] == t->tgt_begin[b]) continue;
         for (j = t->w_off[b]; j < t->w_off[b + 1]; j++) {
             int w = t->w_idx[j];
-            if (t->src_end[w] == t->src_begin[w]) continue;
-            kifmm__surface_to_targets(e, b, w, KIFMM_RADIUS_INNER, e->equiv + (size_t)w * n);
+            size_t s0 = t->src_begin[w], s1 = t->src_end[w];
+            if (s1 == s0) continue;
+            if (s1 - s0 <= (size_t)n)      /* fewer sources than surface points: take them directly */
+                kifmm__to_targets(e, b, t->src + s0, t->src + ns + s0, t->src + 2 * ns + s0, s1 - s0, e->q + s0);
+            else
+                kifmm__surface_to_targets(e, b, w, KIFMM_RADIUS_INNER, e->equiv + (size_t)w * n);
         }
     }
 }

@@ -79,14 +79,14 @@ static double far_field_error(int leaves_only) {
 
 /* the check potential of every box (through its downward equivalent) against the direct field of
    the boxes in the given list, at points inside the box */
-static double local_error(const size_t *off, const int *idx, int level_only) {
+static double local_error(const size_t *off, const int *idx, int level_only, size_t min_targets) {
     acc a = {0, 0};
     int b, i, cnt = 0;
     double q[2000];
     for (b = 0; b < tree.nboxes; b++) {
         size_t j;
         if (off[b + 1] == off[b] || (level_only >= 0 && kifmm_key_level(tree.key[b]) != level_only)) continue;
-        if (tree.tgt_end[b] == tree.tgt_begin[b]) continue;      /* skipped by design: no targets */
+        if (tree.tgt_end[b] - tree.tgt_begin[b] <= min_targets) continue;   /* by design: none, or direct */
         check_to_equiv(b, q);
         cnt++;
         for (i = 0; i < 4; i++) {
@@ -100,8 +100,9 @@ static double local_error(const size_t *off, const int *idx, int level_only) {
     return acc_rel(&a);
 }
 
-/* pot/grad at the targets against the direct field of each leaf's list */
-static void target_error(const size_t *off, const int *idx, double *ep, double *eg) {
+/* pot/grad at the targets against the direct field of each leaf's list (and, with ancestors,
+   of the lists of every box above it too) */
+static void target_error(const size_t *off, const int *idx, int ancestors, double *ep, double *eg) {
     acc a = {0, 0}, g = {0, 0};
     int i, cnt = 0;
     size_t nt = tree.ntargets, ns = tree.nsources;
@@ -110,13 +111,17 @@ static void target_error(const size_t *off, const int *idx, double *ep, double *
         size_t k, j;
         for (k = tree.tgt_begin[b]; k < tree.tgt_end[b]; k++) {
             double p = 0, gx = 0, gy = 0, gz = 0;
-            for (j = off[b]; j < off[b + 1]; j++) {
-                int s = idx[j];
-                size_t s0 = tree.src_begin[s];
-                kifmm__p2p(tree.src + s0, tree.src + ns + s0, tree.src + 2 * ns + s0, ev.q + s0, tree.src_end[s] - s0,
-                           tree.tgt + k, tree.tgt + nt + k, tree.tgt + 2 * nt + k, 1, &p, &gx, &gy, &gz);
+            int up;
+            for (up = b; up >= 0; up = ancestors ? tree.parent[up] : -1) {
+                for (j = off[up]; j < off[up + 1]; j++) {
+                    int s = idx[j];
+                    size_t s0 = tree.src_begin[s];
+                    kifmm__p2p(tree.src + s0, tree.src + ns + s0, tree.src + 2 * ns + s0, ev.q + s0,
+                               tree.src_end[s] - s0, tree.tgt + k, tree.tgt + nt + k, tree.tgt + 2 * nt + k, 1, &p,
+                               &gx, &gy, &gz);
+                }
+                cnt += off[up + 1] > off[up];
             }
-            cnt += off[b + 1] > off[b];
             acc_add(&a, ev.pot[k], p);
             acc_add(&g, ev.grad[k], gx);
             acc_add(&g, ev.grad[nt + k], gy);
@@ -226,15 +231,21 @@ int main(void) {
     for (l = 2; l <= tree.depth; l++) {
         reset();
         kifmm__op_m2l(&ev, l);
-        e = local_error(tree.v_off, tree.v_idx, l);
+        e = local_error(tree.v_off, tree.v_idx, l, 0);
         printf("M2L level %d (V list, inside the box):         %.2e\n", l, e);
         CHECK(e <= 1e-5, "M2L level %d %.2e", l, e);
     }
     reset();
     kifmm__op_p2l(&ev);
-    e = local_error(tree.x_off, tree.x_idx, -1);
-    printf("P2L (X list, inside the box):                 %.2e\n", e);
+    e = local_error(tree.x_off, tree.x_idx, -1, (size_t)ops.n);
+    printf("P2L (X list, inside boxes of > n targets):    %.2e\n", e);
     CHECK(e <= 1e-5, "P2L %.2e", e);
+    /* the whole X path: surface boxes through L2L and L2P, small boxes direct at their targets */
+    for (l = 0; l < tree.depth; l++) kifmm__op_l2l(&ev, l);
+    kifmm__op_l2p(&ev);
+    target_error(tree.x_off, tree.x_idx, 1, &e, &eg);
+    printf("P2L + L2L + L2P (X lists of all ancestors):   %.2e / %.2e\n", e, eg);
+    CHECK(e <= 1e-5 && eg <= 1e-4, "X path %.2e / %.2e", e, eg);
 
     {   /* L2L: a level-2 box's check from far charges, passed to its children */
         double far[3 * 8], fq[8], c[3], hw, q[2000];
@@ -337,13 +348,13 @@ int main(void) {
     kifmm__op_p2m(&ev);
     for (l = tree.depth; l >= 1; l--) kifmm__op_m2m(&ev, l);
     kifmm__op_m2p(&ev);
-    target_error(tree.w_off, tree.w_idx, &e, &eg);
+    target_error(tree.w_off, tree.w_idx, 0, &e, &eg);
     printf("M2P (W list at the targets):                  %.2e / %.2e\n", e, eg);
     CHECK(e <= 1e-5 && eg <= 1e-4, "M2P %.2e / %.2e", e, eg);
 
     reset();
     kifmm__op_p2p(&ev);
-    target_error(tree.u_off, tree.u_idx, &e, &eg);
+    target_error(tree.u_off, tree.u_idx, 0, &e, &eg);
     printf("P2P (U list at the targets):                  %.2e / %.2e\n", e, eg);
     CHECK(e <= 1e-14 && eg <= 1e-14, "P2P %.2e / %.2e", e, eg);
 
