@@ -422,16 +422,24 @@ KIFMM_DEF void kifmm__dgemm(const kifmm_blas *blas, int ta, int tb, int m, int n
 /* ---- dense linear algebra: Householder QR ---------------------------------------------------- */
 #define KIFMM__LA_QR_NB 32       /* panel width: recursive inside the panel, GEMMs outside */
 
-/* Level-1 kernels with independent partial sums / unrolled bodies: a plain reduction is one long
-   dependency chain that -O2 will not vectorise (it may not reassociate). */
+/* Level-1 kernels. A plain reduction is one long dependency chain that the compiler may not
+   reassociate; omp simd lets it (OpenMP builds: the order then depends on the vector width, never
+   on the thread count), four partial sums otherwise. */
 static double kifmm__la_dot(int n, const double *restrict x, const double *restrict y) {
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
     int i;
+#ifdef _OPENMP
+    double s = 0.0;
+    KIFMM__OMP(omp simd reduction(+ : s))
+    for (i = 0; i < n; ++i) s += x[i] * y[i];
+    return s;
+#else
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
     for (i = 0; i + 4 <= n; i += 4) {
         s0 += x[i] * y[i]; s1 += x[i + 1] * y[i + 1]; s2 += x[i + 2] * y[i + 2]; s3 += x[i + 3] * y[i + 3];
     }
     for (; i < n; ++i) s0 += x[i] * y[i];
     return (s0 + s2) + (s1 + s3);
+#endif
 }
 
 static void kifmm__la_axpy(int n, double a, const double *restrict x, double *restrict y) {   /* y += a x */
@@ -637,12 +645,8 @@ KIFMM_DEF kifmm_status kifmm__qr(const kifmm_allocator *al, const kifmm_blas *bl
 /* x <- c x - s y, y <- s x + c y */
 static void kifmm__la_rot(int n, double *restrict x, double *restrict y, double c, double s) {
     int i;
-    for (i = 0; i + 2 <= n; i += 2) {          /* unrolled so that -O2 pairs the lanes */
-        double x0 = x[i], x1 = x[i + 1], y0 = y[i], y1 = y[i + 1];
-        x[i] = c * x0 - s * y0; x[i + 1] = c * x1 - s * y1;
-        y[i] = s * x0 + c * y0; y[i + 1] = s * x1 + c * y1;
-    }
-    for (; i < n; ++i) { double x0 = x[i], y0 = y[i]; x[i] = c * x0 - s * y0; y[i] = s * x0 + c * y0; }
+    KIFMM__OMP(omp simd)
+    for (i = 0; i < n; ++i) { double x0 = x[i], y0 = y[i]; x[i] = c * x0 - s * y0; y[i] = s * x0 + c * y0; }
 }
 
 /* Orthogonalise columns p, q of w (n rows) by one plane rotation if their cosine exceeds tol
