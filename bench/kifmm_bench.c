@@ -154,7 +154,7 @@ typedef struct work {
 } work;
 
 static kifmm_status count_work(const options *o, const double *src, size_t ns, const double *tgt, size_t nt,
-                               int order, int k, work *w) {
+                               int order, int k, const int *rank, work *w) {
     kifmm_tree t;
     kifmm_allocator al;
     kifmm_status st;
@@ -177,7 +177,8 @@ static kifmm_status count_work(const options *o, const double *src, size_t ns, c
         double boxes = t.level_begin[l + 1] - t.level_begin[l];
         if (t.m2l_off[base + KIFMM_NUM_TRANSFER] == t.m2l_off[base]) continue;
         for (tv = 0; tv < KIFMM_NUM_TRANSFER; tv++)
-            w->m2l_core += 2.0 * k * k * (double)(t.m2l_off[base + tv + 1] - t.m2l_off[base + tv]);
+            w->m2l_core += (rank[tv] == k ? 2.0 * k * k : 4.0 * k * rank[tv]) *   /* dense, or A (B^T x) */
+                           (double)(t.m2l_off[base + tv + 1] - t.m2l_off[base + tv]);
         w->m2l_compress += 2.0 * k * n * boxes;
         w->m2l_expand += 2.0 * n * k * boxes;
     }
@@ -210,6 +211,7 @@ int main(int argc, char **argv) {
     kifmm_config cfg;
     kifmm_stats st;
     kifmm *fmm = NULL;
+    int core_rank[KIFMM_NUM_TRANSFER];
     kifmm_status s;
     work w;
     bench_peak pk;
@@ -292,6 +294,7 @@ int main(int argc, char **argv) {
     }
     kifmm_get_stats(fmm, &st);
     rss_peak = peak_rss_mib();
+    memcpy(core_rank, fmm->ops.m2l_r, sizeof core_rank);   /* each vector's recompressed rank */
     kifmm_destroy(fmm);
 
     t_eval = median(tev, o.reps);
@@ -313,7 +316,7 @@ int main(int argc, char **argv) {
     err_pot = np > 0 ? sqrt(ep / np) : 0;
     if (o.grad) err_grad = ng > 0 ? sqrt(eg / ng) : 0;
 
-    s = count_work(&o, src, ns, tgt, nt, st.order, st.m2l_rank, &w);
+    s = count_work(&o, src, ns, tgt, nt, st.order, st.m2l_rank, core_rank, &w);
     if (s != KIFMM_OK) {
         fprintf(stderr, "kifmm_bench: counting tree: %s\n", kifmm_status_string(s));
         return 1;
