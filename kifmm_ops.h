@@ -98,6 +98,9 @@ KIFMM_DEF void kifmm__surface_at(const double *ref, int n, const double c[3], do
 #define KIFMM__C2E_RCOND (4 * DBL_EPSILON)   /* relative cut-off of the check-to-equivalent pinv */
 #endif
 #define KIFMM__M2L_BLOCK 256      /* target boxes per M2L task */
+#ifndef KIFMM__LEAF_CHUNK          /* (a test builds with a tiny one) */
+#define KIFMM__LEAF_CHUNK 4096    /* columns per batched P2M / L2P / M2M / L2L GEMM */
+#endif
 #define KIFMM_RADIUS_INNER 1.05   /* upward equivalent, downward check */
 #define KIFMM_RADIUS_OUTER 2.95   /* upward check, downward equivalent */
 
@@ -140,7 +143,8 @@ typedef struct kifmm_eval {
     double *pot;                  /* potentials in sorted target order */
     double *grad;                 /* gradients wanted by this evaluation (grad_buf) or NULL */
     double *grad_buf;             /* gradients, 3 x nt structure of arrays */
-    double *leafbuf;              /* 2 n per leaf: batched check <-> equivalent solves */
+    double *leafbuf;              /* 2 n x leaf_cols: batched check <-> equivalent solves, M2M, L2L */
+    int     leaf_cols;            /* columns per batch (KIFMM__LEAF_CHUNK at most) */
     double *m2l_buf;              /* compressed multipoles of a level (k x boxes) */
     size_t  m2l_level_max;
     double *thread_buf;           /* per thread: one box's surface coordinates */
@@ -1592,7 +1596,7 @@ KIFMM_DEF void kifmm_eval_free(kifmm_eval *e, const kifmm_allocator *al) {
     kifmm__free(al, e->q, t->nsources * sizeof(double));
     kifmm__free(al, e->pot, t->ntargets * sizeof(double));
     kifmm__free(al, e->grad_buf, 3 * t->ntargets * sizeof(double));
-    kifmm__free(al, e->leafbuf, 2 * n * t->nleaves * sizeof(double));
+    kifmm__free(al, e->leafbuf, 2 * n * (size_t)e->leaf_cols * sizeof(double));
     kifmm__free(al, e->m2l_buf, k * e->m2l_level_max * sizeof(double));
     kifmm__free(al, e->thread_buf, e->thread_len * e->nthreads * sizeof(double));
     memset(e, 0, sizeof *e);
@@ -1621,7 +1625,11 @@ KIFMM_DEF kifmm_status kifmm_eval_init(kifmm_eval *e, const kifmm_ops *ops, cons
     KIFMM__EALLOC(e->q, t->nsources);
     KIFMM__EALLOC(e->pot, t->ntargets);
     KIFMM__EALLOC(e->grad_buf, 3 * t->ntargets);
-    KIFMM__EALLOC(e->leafbuf, 2 * n * t->nleaves);
+    /* the batched leaf and level GEMMs run in chunks of columns: a buffer of 2 n per leaf was the
+       largest allocation after the check/equivalent arrays (82 MB for 10^6 + 10^6 sphere points
+       at p = 8) */
+    e->leaf_cols = t->nleaves < KIFMM__LEAF_CHUNK ? (t->nleaves > 0 ? t->nleaves : 1) : KIFMM__LEAF_CHUNK;
+    KIFMM__EALLOC(e->leafbuf, 2 * n * (size_t)e->leaf_cols);
     KIFMM__EALLOC(e->m2l_buf, k * e->m2l_level_max);
     KIFMM__EALLOC(e->thread_buf, e->thread_len * e->nthreads);
 #undef KIFMM__EALLOC
@@ -1674,40 +1682,46 @@ static void kifmm__to_surface(kifmm_eval *e, int b, double alpha, int src, doubl
 KIFMM_DEF void kifmm__op_p2m(kifmm_eval *e) {
     const kifmm_tree *t = e->tree;
     const kifmm_ops *o = e->ops;
-    int n = o->n, r = o->c2e_rank, nl = t->nleaves;
-    double *chk = e->leafbuf, *y = e->leafbuf + (size_t)n * nl;
-    ptrdiff_t i;
-    KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
-    for (i = 0; i < nl; i++) {
-        double *c = chk + (size_t)i * n;
-        memset(c, 0, (size_t)n * sizeof *c);
-        if (t->src_end[t->leaf[i]] > t->src_begin[t->leaf[i]])
-            kifmm__to_surface(e, t->leaf[i], KIFMM_RADIUS_OUTER, t->leaf[i], c);
-    }
-    /* all leaves' solves at once: equivalent = hw * c2e_v (c2e_u check) */
-    kifmm__dgemm(&e->blas, 0, 0, r, nl, n, 1.0, o->c2e_u, r, chk, n, 0.0, y, r);
-    kifmm__dgemm(&e->blas, 0, 0, n, nl, r, 1.0, o->c2e_v, n, y, r, 0.0, chk, n);
-    KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
-    for (i = 0; i < nl; i++) {
-        int b = t->leaf[i], j;
-        double hw = kifmm__box_hw(t, b);
-        for (j = 0; j < n; j++) e->equiv[(size_t)b * n + j] = hw * chk[(size_t)i * n + j];
+    int n = o->n, r = o->c2e_rank, nl = t->nleaves, c0;
+    double *chk = e->leafbuf, *y = e->leafbuf + (size_t)n * e->leaf_cols;
+    for (c0 = 0; c0 < nl; c0 += e->leaf_cols) {
+        int cnt = nl - c0 < e->leaf_cols ? nl - c0 : e->leaf_cols;
+        ptrdiff_t i;
+        KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
+        for (i = 0; i < cnt; i++) {
+            double *c = chk + (size_t)i * n;
+            int b = t->leaf[c0 + i];
+            memset(c, 0, (size_t)n * sizeof *c);
+            if (t->src_end[b] > t->src_begin[b]) kifmm__to_surface(e, b, KIFMM_RADIUS_OUTER, b, c);
+        }
+        /* a chunk of leaves' solves at once: equivalent = hw * c2e_v (c2e_u check) */
+        kifmm__dgemm(&e->blas, 0, 0, r, cnt, n, 1.0, o->c2e_u, r, chk, n, 0.0, y, r);
+        kifmm__dgemm(&e->blas, 0, 0, n, cnt, r, 1.0, o->c2e_v, n, y, r, 0.0, chk, n);
+        KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
+        for (i = 0; i < cnt; i++) {
+            int b = t->leaf[c0 + i], j;
+            double hw = kifmm__box_hw(t, b);
+            for (j = 0; j < n; j++) e->equiv[(size_t)b * n + j] = hw * chk[(size_t)i * n + j];
+        }
     }
 }
 
 KIFMM_DEF void kifmm__op_m2m(kifmm_eval *e, int l) {
     const kifmm_tree *t = e->tree;
-    int n = e->ops->n, lb = t->level_begin[l], nsplit = (t->level_begin[l + 1] - lb) / 8;
-    ptrdiff_t p;
+    int n = e->ops->n, lb = t->level_begin[l], nsplit = (t->level_begin[l + 1] - lb) / 8, j0;
     if (l < 1 || nsplit == 0) return;
-    /* children are contiguous: one GEMM for the level, then each column to its parent */
-    kifmm__dgemm(&e->blas, 0, 0, n, nsplit, 8 * n, 1.0, e->ops->m2m, n, e->equiv + (size_t)lb * n, 8 * n,
-                 0.0, e->leafbuf, n);
-    KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
-    for (p = t->level_begin[l - 1]; p < t->level_begin[l]; p++) {
-        int c = t->child[p];
-        if (c >= 0)
-            memcpy(e->equiv + (size_t)p * n, e->leafbuf + (size_t)((c - lb) / 8) * n, (size_t)n * sizeof(double));
+    /* children are contiguous: one GEMM per chunk of sibling groups, then each column to its parent */
+    for (j0 = 0; j0 < nsplit; j0 += e->leaf_cols) {
+        int cnt = nsplit - j0 < e->leaf_cols ? nsplit - j0 : e->leaf_cols;
+        ptrdiff_t p;
+        kifmm__dgemm(&e->blas, 0, 0, n, cnt, 8 * n, 1.0, e->ops->m2m, n, e->equiv + ((size_t)lb + 8 * (size_t)j0) * n,
+                     8 * n, 0.0, e->leafbuf, n);
+        KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
+        for (p = t->level_begin[l - 1]; p < t->level_begin[l]; p++) {
+            int c = t->child[p], j = c >= 0 ? (c - lb) / 8 - j0 : -1;
+            if (j >= 0 && j < cnt)
+                memcpy(e->equiv + (size_t)p * n, e->leafbuf + (size_t)j * n, (size_t)n * sizeof(double));
+        }
     }
 }
 
@@ -1802,38 +1816,46 @@ KIFMM_DEF void kifmm__op_p2l(kifmm_eval *e) {
 
 KIFMM_DEF void kifmm__op_l2l(kifmm_eval *e, int l) {
     const kifmm_tree *t = e->tree;
-    int n = e->ops->n, lc = t->level_begin[l + 1], nsplit = (t->level_begin[l + 2] - lc) / 8;
-    ptrdiff_t p;
-    if (l < 2 || l >= KIFMM_MAX_DEPTH || nsplit == 0) return;
-    KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
-    for (p = t->level_begin[l]; p < t->level_begin[l + 1]; p++) {
-        int c = t->child[p];
-        if (c >= 0)
-            memcpy(e->leafbuf + (size_t)((c - lc) / 8) * n, e->check + (size_t)p * n, (size_t)n * sizeof(double));
+    int n = e->ops->n, lc, nsplit, j0;
+    if (l < 2 || l >= KIFMM_MAX_DEPTH) return;
+    lc = t->level_begin[l + 1];
+    nsplit = (t->level_begin[l + 2] - lc) / 8;
+    for (j0 = 0; j0 < nsplit; j0 += e->leaf_cols) {
+        int cnt = nsplit - j0 < e->leaf_cols ? nsplit - j0 : e->leaf_cols;
+        ptrdiff_t p;
+        KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
+        for (p = t->level_begin[l]; p < t->level_begin[l + 1]; p++) {
+            int c = t->child[p], j = c >= 0 ? (c - lc) / 8 - j0 : -1;
+            if (j >= 0 && j < cnt)
+                memcpy(e->leafbuf + (size_t)j * n, e->check + (size_t)p * n, (size_t)n * sizeof(double));
+        }
+        kifmm__dgemm(&e->blas, 0, 0, 8 * n, cnt, n, 1.0, e->ops->l2l, 8 * n, e->leafbuf, n, 1.0,
+                     e->check + ((size_t)lc + 8 * (size_t)j0) * n, 8 * n);
     }
-    kifmm__dgemm(&e->blas, 0, 0, 8 * n, nsplit, n, 1.0, e->ops->l2l, 8 * n, e->leafbuf, n, 1.0,
-                 e->check + (size_t)lc * n, 8 * n);
 }
 
 KIFMM_DEF void kifmm__op_l2p(kifmm_eval *e) {
     const kifmm_tree *t = e->tree;
     const kifmm_ops *o = e->ops;
-    int n = o->n, r = o->c2e_rank, nl = t->nleaves;
-    double *chk = e->leafbuf, *y = e->leafbuf + (size_t)n * nl;
-    ptrdiff_t i;
-    KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
-    for (i = 0; i < nl; i++)
-        memcpy(chk + (size_t)i * n, e->check + (size_t)t->leaf[i] * n, (size_t)n * sizeof *chk);
-    /* downward check-to-equivalent is the transpose of the upward one: c2e_u^T (c2e_v^T check) */
-    kifmm__dgemm(&e->blas, 1, 0, r, nl, n, 1.0, o->c2e_v, n, chk, n, 0.0, y, r);
-    kifmm__dgemm(&e->blas, 1, 0, n, nl, r, 1.0, o->c2e_u, r, y, r, 0.0, chk, n);
-    KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
-    for (i = 0; i < nl; i++) {
-        int b = t->leaf[i], j;
-        double *q = chk + (size_t)i * n, hw = kifmm__box_hw(t, b);
-        if (t->tgt_end[b] == t->tgt_begin[b] || kifmm_key_level(t->key[b]) < 2) continue;
-        for (j = 0; j < n; j++) q[j] *= hw;
-        kifmm__surface_to_targets(e, b, b, KIFMM_RADIUS_OUTER, q);
+    int n = o->n, r = o->c2e_rank, nl = t->nleaves, c0;
+    double *chk = e->leafbuf, *y = e->leafbuf + (size_t)n * e->leaf_cols;
+    for (c0 = 0; c0 < nl; c0 += e->leaf_cols) {
+        int cnt = nl - c0 < e->leaf_cols ? nl - c0 : e->leaf_cols;
+        ptrdiff_t i;
+        KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
+        for (i = 0; i < cnt; i++)
+            memcpy(chk + (size_t)i * n, e->check + (size_t)t->leaf[c0 + i] * n, (size_t)n * sizeof *chk);
+        /* downward check-to-equivalent is the transpose of the upward one: c2e_u^T (c2e_v^T check) */
+        kifmm__dgemm(&e->blas, 1, 0, r, cnt, n, 1.0, o->c2e_v, n, chk, n, 0.0, y, r);
+        kifmm__dgemm(&e->blas, 1, 0, n, cnt, r, 1.0, o->c2e_u, r, y, r, 0.0, chk, n);
+        KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
+        for (i = 0; i < cnt; i++) {
+            int b = t->leaf[c0 + i], j;
+            double *q = chk + (size_t)i * n, hw = kifmm__box_hw(t, b);
+            if (t->tgt_end[b] == t->tgt_begin[b] || kifmm_key_level(t->key[b]) < 2) continue;
+            for (j = 0; j < n; j++) q[j] *= hw;
+            kifmm__surface_to_targets(e, b, b, KIFMM_RADIUS_OUTER, q);
+        }
     }
 }
 
