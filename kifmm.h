@@ -145,7 +145,7 @@ KIFMM_DEF int kifmm_order_for_tolerance(double tol) {
 }
 
 KIFMM_DEF double kifmm_default_m2l_tolerance(int order) {
-    return pow(10.0, -(order + 1.0));
+    return pow(10.0, -(double)order);
 }
 
 /* config.threads bounds every parallel region of a call, including the tree build and the
