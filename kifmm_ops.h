@@ -1051,7 +1051,8 @@ static void kifmm__p2p_simd(const double *sx, const double *sy, const double *sz
             __m512d y0 = _mm512_rsqrt14_pd(r2);                          /* 14 bits */
             /* one third-order step, y0 (1 + e/2 + 3e^2/8 + 5e^3/16) with e = 1 - r2 y0^2 (|e| < 2^-13,
                truncation 35e^4/128 < 2^-53): 6 operations where two Newton steps take 8 */
-            __m512d e = _mm512_fnmadd_pd(r2, _mm512_mul_pd(y0, y0), one);
+            /* (r2 y0) y0, not r2 (y0 y0): y0^2 overflows for subnormal r2 (|r| < 1e-154) */
+            __m512d e = _mm512_fnmadd_pd(_mm512_mul_pd(r2, y0), y0, one);
             __m512d h = _mm512_mul_pd(_mm512_fmadd_pd(_mm512_fmadd_pd(c3, e, c2), e, c1), e);
             __m512d inv = _mm512_maskz_fmadd_pd(nz, y0, h, y0);             /* r2 == 0 lanes: 0 */
             {
@@ -1098,7 +1099,7 @@ static void kifmm__p2p_simd(const double *sx, const double *sy, const double *sz
                    (|e| < 2^-10.4, truncation 63e^5/256 < 2^-54): double precision in 7 operations,
                    where two Newton steps take 8 and stop near 1e-14 */
                 __m256d y0 = _mm256_cvtps_pd(_mm_rsqrt_ps(_mm256_cvtpd_ps(r2)));
-                __m256d e = _mm256_fnmadd_pd(r2, _mm256_mul_pd(y0, y0), one);
+                __m256d e = _mm256_fnmadd_pd(_mm256_mul_pd(r2, y0), y0, one);
                 __m256d h = _mm256_fmadd_pd(_mm256_fmadd_pd(c4, e, c3), e, c2);
                 h = _mm256_mul_pd(_mm256_fmadd_pd(h, e, half), e);
                 inv = _mm256_fmadd_pd(y0, h, y0);

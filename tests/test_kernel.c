@@ -48,6 +48,20 @@ int main(void) {
     }
     printf("1/r of single pairs, r = 1e-150..1e150, relative: %.2e\n", worst);
     CHECK(worst <= 4 * DBL_EPSILON, "1/r %.2e", worst);
+    /* r2 subnormal (r = 1e-158 .. 1e-155): finite and right to the precision r2 itself has there,
+       r2 / 2^-1074 >= 2e7 units, so 1/r to ~3e-8 (an estimate squared overflowed here once) */
+    for (worst = 0, e2 = -316; e2 <= -310; e2++) {
+        for (lane = 0; lane < 13; lane++) {
+            tx[lane] = pow(10.0, 0.5 * e2) * (1 + 0.0731 * lane); ty[lane] = tz[lane] = 0; pt[lane] = 0;
+        }
+        kifmm__p2p(sx, sy, sz, one, 1, tx, ty, tz, 13, pt, NULL, NULL, NULL);
+        for (lane = 0; lane < 13; lane++) {
+            double want = KIFMM_INV_4PI / fabs(tx[lane]), rel = fabs(pt[lane] - want) / want;
+            worst = rel > worst || rel != rel ? (rel != rel ? 1e300 : rel) : worst;
+        }
+    }
+    printf("1/r of single pairs, r = 1e-158..1e-155 (r2 subnormal), relative: %.2e\n", worst);
+    CHECK(worst <= 1e-6, "1/r subnormal %.2e", worst);
 
     {   /* potential and gradient against kifmm_direct: 301 points, 20 coincident pairs (r = 0) */
         size_t m = 301;
