@@ -1402,6 +1402,20 @@ static void kifmm__dgemm_hook_builtin(int ta, int tb, int m, int n, int k, doubl
    ~10 allocations per core keeps the allocation points (and failure paths) few. */
 typedef struct kifmm__arena { unsigned char *base; size_t top, cap; } kifmm__arena;
 
+/* samples of a core factorisation at most (k/2 + 8: beyond, the factors stop paying), and the
+   scratch it needs: Y, Omega / B^T and U_b (k x lmax each), V_b (lmax^2), the values (lmax); then
+   the arena for kifmm__qr(k, l) and kifmm__la_svd_tall(k, l), l <= lmax: at most 3 l^2 + 6 l and
+   97 k + 1024 doubles, plus alignment */
+static int kifmm__core_lmax(int k) { return k / 2 + 8 < k ? k / 2 + 8 : k; }
+static size_t kifmm__core_scratch(int k) {
+    size_t l = (size_t)kifmm__core_lmax(k), kk = (size_t)k;
+    return 3 * kk * l + l * l + l;
+}
+static size_t kifmm__core_arena(int k) {
+    size_t l = (size_t)kifmm__core_lmax(k);
+    return 3 * l * l + 6 * l + 128 * (size_t)k + 4096;
+}
+
 static void *kifmm__arena_alloc(size_t size, size_t align, void *user) {
     kifmm__arena *a = (kifmm__arena *)user;
     size_t mis = (size_t)((uintptr_t)(a->base + a->top) % align), at = a->top + (mis ? align - mis : 0);
@@ -1422,12 +1436,12 @@ static void kifmm__arena_free(void *p, size_t size, void *user) {
    for the corners, 45 at most): M2L flops fall to 0.35x. Randomized range finder with an adaptive
    sample count (doubled until the last sampled singular value is 10x under the cut, up to k/2 + 8
    where the factors stop paying), then the SVD of the small projection. The factors overwrite c when 2r < k (they fit); returns r, or k when
-   the dense core is kept. w: scratch of 4k^2 + k doubles. */
+   the dense core is kept. w: kifmm__core_scratch(k) doubles. */
 static int kifmm__core_compress(const kifmm_allocator *al, const kifmm_blas *blas, int k, double *c, double cut,
                                 uint64_t seed, double *w, kifmm_status *st) {
-    double *y = w, *bt = y + (size_t)k * k, *ub = bt + (size_t)k * k, *vb = ub + (size_t)k * k;
-    double *sv = vb + (size_t)k * k;
-    int lmax = k / 2 + 8 < k ? k / 2 + 8 : k, l = lmax < 48 ? lmax : 48, r, i, j;
+    int lmax = kifmm__core_lmax(k), l = lmax < 48 ? lmax : 48, r, i, j;
+    double *y = w, *bt = y + (size_t)k * lmax, *ub = bt + (size_t)k * lmax, *vb = ub + (size_t)k * lmax;
+    double *sv = vb + (size_t)lmax * lmax;
     for (;;) {
         kifmm__la_gaussian(k, l, seed, bt);
         kifmm__dgemm_builtin(0, 0, k, l, k, 1.0, c, k, bt, k, 0.0, y, k);        /* Y = C Omega */
@@ -1475,9 +1489,8 @@ static kifmm_status kifmm__ops_m2l(kifmm_ops *o, const kifmm_blas *blas, int m2l
     KIFMM__OALLOC(o, o->m2l_coff, KIFMM_NUM_TRANSFER + 1);
     t1n = (size_t)k * chunk * n;
     coren = (size_t)half * kk;
-    /* scratch of core_compress, then the arena: svd_tall (3k^2 + 6k) and its QR (97k + 1024)
-       doubles at most, plus alignment */
-    wn = 4 * kk + (size_t)k + (4 * kk + 256 * (size_t)k + 8192);
+    /* per thread: core_compress's scratch, then its arena (a fixed rank keeps the cores dense) */
+    wn = m2l_rank > 0 ? 0 : kifmm__core_scratch(k) + kifmm__core_arena(k);
 #ifdef _OPENMP
     nthr = omp_get_max_threads();
 #endif
@@ -1485,8 +1498,8 @@ static kifmm_status kifmm__ops_m2l(kifmm_ops *o, const kifmm_blas *blas, int m2l
     local.user = blas && blas->dgemm ? blas->user : NULL;
     t1 = (double *)kifmm__alloc(&o->alloc, t1n * sizeof *t1);
     core = (double *)kifmm__alloc(&o->alloc, coren * sizeof *core);
-    w = (double *)kifmm__alloc(&o->alloc, nthr * wn * sizeof *w);
-    if (!t1 || !core || !w) { st = KIFMM_ERR_OUT_OF_MEMORY; goto done; }
+    if (wn) w = (double *)kifmm__alloc(&o->alloc, nthr * wn * sizeof *w);
+    if (!t1 || !core || (wn && !w)) { st = KIFMM_ERR_OUT_OF_MEMORY; goto done; }
     /* -d has index 315 - t(d) and K_{-t} = K_t^T, so C_{315-t} = C_t^T: half the cores suffice */
     for (c0 = 0; c0 < half; c0++) all[c0] = c0;
     f.surf = o->surf; f.tv = all; f.n = n; f.count = half; f.chunk = chunk;
@@ -1499,6 +1512,10 @@ static kifmm_status kifmm__ops_m2l(kifmm_ops *o, const kifmm_blas *blas, int m2l
         for (t = 0; t < cnt; t++)
             kifmm__dgemm(blas, 0, 0, k, k, n, 1.0, t1 + (size_t)t * k * n, k, o->m2l_u, n, 0.0,
                          core + (size_t)(c0 + t) * kk, k);
+    }
+    if (m2l_rank > 0) {                /* a fixed rank: the cores as they are */
+        for (t = 0; t < half; t++) o->m2l_r[t] = o->m2l_r[KIFMM_NUM_TRANSFER - 1 - t] = k;
+        goto pack;
     }
     /* the cut is absolute: the tolerance times the largest core norm, the same for every vector */
     KIFMM__OMP(omp parallel for schedule(dynamic, 4) num_threads(nthr) reduction(max : ref))
@@ -1515,8 +1532,8 @@ static kifmm_status kifmm__ops_m2l(kifmm_ops *o, const kifmm_blas *blas, int m2l
         kifmm__arena arena;
         kifmm_allocator scratch;
         kifmm_status mine = KIFMM_OK;
-        arena.base = (unsigned char *)(wt + 4 * kk + k);
-        arena.cap = (wn - 4 * kk - k) * sizeof(double);
+        arena.base = (unsigned char *)(wt + kifmm__core_scratch(k));
+        arena.cap = (wn - kifmm__core_scratch(k)) * sizeof(double);
         arena.top = 0;
         scratch.alloc_fn = kifmm__arena_alloc;
         scratch.free_fn = kifmm__arena_free;
@@ -1524,7 +1541,7 @@ static kifmm_status kifmm__ops_m2l(kifmm_ops *o, const kifmm_blas *blas, int m2l
         KIFMM__OMP(omp for schedule(dynamic, 1))
         for (tc = 0; tc < half; tc++) {
             int r = k;
-            if (m2l_rank <= 0 && mine == KIFMM_OK)
+            if (mine == KIFMM_OK)
                 r = kifmm__core_compress(&scratch, &local, k, core + (size_t)tc * kk, tol * ref,
                                          seed + 1 + (uint64_t)tc, wt, &mine);
             o->m2l_r[tc] = o->m2l_r[KIFMM_NUM_TRANSFER - 1 - tc] = r;
@@ -1535,6 +1552,7 @@ static kifmm_status kifmm__ops_m2l(kifmm_ops *o, const kifmm_blas *blas, int m2l
         }
     }
     if (st != KIFMM_OK) goto done;
+pack:
     for (t = 0, off = 0; t < KIFMM_NUM_TRANSFER; t++) {
         o->m2l_coff[t] = off;
         off += o->m2l_r[t] == k ? kk : 2 * (size_t)k * o->m2l_r[t];
@@ -1562,7 +1580,7 @@ oom:
 done:
     kifmm__free(&o->alloc, t1, t1n * sizeof *t1);
     kifmm__free(&o->alloc, core, coren * sizeof *core);
-    kifmm__free(&o->alloc, w, nthr * wn * sizeof *w);
+    if (w) kifmm__free(&o->alloc, w, nthr * wn * sizeof *w);
     return st;
 }
 
