@@ -473,7 +473,10 @@ static double kifmm__la_house(int n, double *x) {
     if (xn == 0.0) return 0.0;
     beta = -copysign(hypot(alpha, xn), alpha);
     scal = 1.0 / (alpha - beta);
-    for (i = 1; i < n; ++i) x[i] *= scal;
+    if (fabs(alpha - beta) >= 1e-300)
+        for (i = 1; i < n; ++i) x[i] *= scal;
+    else                                       /* the reciprocal would overflow: divide */
+        for (i = 1; i < n; ++i) x[i] /= alpha - beta;
     x[0] = beta;
     return (beta - alpha) / beta;
 }
@@ -677,17 +680,20 @@ static int kifmm__la_jrot(int n, double *w, int ldw, double *v, int ldv, double 
 
 /* rotations of a block pair of the Jacobi sweep: the pairs inside blocks I and J (first round
    of a sweep only), then every p in I against every q in J */
-static int kifmm__la_jblock(int n, double *w, int ldw, double *v, int ldv, double *nrm, double tol, int i0,
-                            int i1, int j0, int j1, int inner) {
+static int kifmm__la_jblock(int n, double *w, int ldw, double *v, int ldv, double *nrm, double tol, double tiny,
+                            int i0, int i1, int j0, int j1, int inner) {
     int nrot = 0, p, q;
+#define KIFMM__JROT(p, q)                                                                       \
+    if (nrm[p] >= tiny || nrm[q] >= tiny) nrot += kifmm__la_jrot(n, w, ldw, v, ldv, nrm, p, q, tol)
     if (inner) {
         for (p = i0; p < i1; ++p)
-            for (q = p + 1; q < i1; ++q) nrot += kifmm__la_jrot(n, w, ldw, v, ldv, nrm, p, q, tol);
+            for (q = p + 1; q < i1; ++q) { KIFMM__JROT(p, q); }
         for (p = j0; p < j1; ++p)
-            for (q = p + 1; q < j1; ++q) nrot += kifmm__la_jrot(n, w, ldw, v, ldv, nrm, p, q, tol);
+            for (q = p + 1; q < j1; ++q) { KIFMM__JROT(p, q); }
     }
     for (p = i0; p < i1; ++p)
-        for (q = j0; q < j1; ++q) nrot += kifmm__la_jrot(n, w, ldw, v, ldv, nrm, p, q, tol);
+        for (q = j0; q < j1; ++q) { KIFMM__JROT(p, q); }
+#undef KIFMM__JROT
     return nrot;
 }
 
@@ -697,12 +703,15 @@ static int kifmm__la_jblock(int n, double *w, int ldw, double *v, int ldv, doubl
    (run in parallel), each worked through serially: 15 barriers a sweep instead of one per pair
    round (n - 1), so a loaded machine stalls the threads 25x less often, and a block pair's
    columns stay in cache. The order does not depend on the thread count. Converged when a sweep
-   rotates nothing under the relative test |w_p.w_q| <= sqrt(n) eps |w_p| |w_q|. */
+   rotates nothing under the relative test |w_p.w_q| <= sqrt(n) eps |w_p| |w_q|. Two columns both
+   under eps times the largest are left alone: their products underflow towards the denormals
+   (an exactly rank-1 matrix never converged), and together they hide no singular value above
+   sqrt(n) eps s_max, which kifmm__la_svd_tall treats as zero. */
 #define KIFMM__LA_JACOBI_BLOCKS 16
 static kifmm_status kifmm__la_jacobi(int n, double *w, int ldw, double *v, int ldv, double *nrm) {
     const int nb = KIFMM__LA_JACOBI_BLOCKS;
     int done = 0, nrot = 0;
-    double tol = sqrt((double)(n > 1 ? n : 1)) * 2.220446049250313e-16;
+    double tol = sqrt((double)(n > 1 ? n : 1)) * 2.220446049250313e-16, tiny = 0.0;
     KIFMM__OMP(omp parallel if (n >= 128))
     {
         int sweep, round, i;
@@ -710,14 +719,19 @@ static kifmm_status kifmm__la_jacobi(int n, double *w, int ldw, double *v, int l
             KIFMM__OMP(omp for schedule(static))
             for (i = 0; i < n; ++i) nrm[i] = kifmm__la_dot(n, w + (size_t)i * ldw, w + (size_t)i * ldw);
             KIFMM__OMP(omp single)
-            nrot = 0;
+            {
+                double mx = 0.0;
+                for (i = 0; i < n; ++i) mx = nrm[i] > mx ? nrm[i] : mx;
+                tiny = mx * 4.930380657631324e-32;     /* (eps |w|_max)^2 */
+                nrot = 0;
+            }
             for (round = 0; round < nb - 1; ++round) {
                 KIFMM__OMP(omp for schedule(dynamic, 1) reduction(+ : nrot))
                 for (i = 0; i < nb / 2; ++i) {
                     /* circle method: position 0 meets the fixed block nb-1, position i meets nb-1-i */
                     int bi = i == 0 ? nb - 1 : (round + i) % (nb - 1), bj = (round + nb - 1 - i) % (nb - 1);
                     if (bi > bj) { int tmp = bi; bi = bj; bj = tmp; }
-                    nrot += kifmm__la_jblock(n, w, ldw, v, ldv, nrm, tol, (int)((int64_t)n * bi / nb),
+                    nrot += kifmm__la_jblock(n, w, ldw, v, ldv, nrm, tol, tiny, (int)((int64_t)n * bi / nb),
                                              (int)((int64_t)n * (bi + 1) / nb), (int)((int64_t)n * bj / nb),
                                              (int)((int64_t)n * (bj + 1) / nb), round == 0);
                 }
@@ -769,13 +783,24 @@ static void kifmm__la_complete_basis(int n, int k, double *u, int ldu) {
    the original index of column j; nrm (2n) scratch. The remaining column norms are downdated, and
    recomputed when cancellation has eaten half their digits (as LAPACK's xLAQP2). */
 static void kifmm__la_qrcp(int n, double *a, int lda, double *tau, int *piv, double *nrm) {
-    double *nrm0 = nrm + n;
+    double *nrm0 = nrm + n, first = 0.0;
     int j, c, i;
     for (j = 0; j < n; ++j) { piv[j] = j; nrm[j] = nrm0[j] = kifmm__la_nrm2(n, a + (size_t)j * lda); }
     for (j = 0; j < n; ++j) {
         int best = j;
         double *v = a + j + (size_t)j * lda, t;
         for (c = j + 1; c < n; ++c) if (nrm[c] > nrm[best]) best = c;
+        if (j > 0 && !(nrm[best] > 1e-32 * first)) {
+            /* the rest is 1e-32 of the first column or less: zero, exactly. Reflectors built from
+               it would sink into the denormals and lose their orthogonality (an exactly rank-1
+               matrix did that) */
+            for (c = j; c < n; ++c) {
+                tau[c] = 0.0;
+                for (i = j; i < n; ++i) a[i + (size_t)c * lda] = 0.0;
+            }
+            break;
+        }
+        if (j == 0) first = nrm[best];
         if (best != j) {
             double *x = a + (size_t)j * lda, *y = a + (size_t)best * lda, tmp;
             for (i = 0; i < n; ++i) { tmp = x[i]; x[i] = y[i]; y[i] = tmp; }
@@ -829,7 +854,8 @@ static kifmm_status kifmm__la_svd_tall(const kifmm_allocator *al, const kifmm_bl
                                     double *a, int lda, double *u, int ldu, double *s, double *v, int ldv) {
     size_t nn = (size_t)n * n, bytes = (3 * nn + 4 * (size_t)n) * sizeof(double) + 2 * (size_t)n * sizeof(int);
     double *work = (double *)kifmm__alloc(al, bytes), *r, *x, *w, *key, *tau;
-    int *piv, *ord, i, j, nz;
+    int *piv, *ord, i, j, nz, ex = 0;
+    double big;
     kifmm_status st;
     if (!work) return KIFMM_ERR_OUT_OF_MEMORY;
     r = work; x = r + nn; w = x + nn; key = w + nn; tau = key + 2 * (size_t)n;
@@ -839,6 +865,16 @@ static kifmm_status kifmm__la_svd_tall(const kifmm_allocator *al, const kifmm_bl
     kifmm__la_qrcp(n, r, n, tau, piv, key);
     for (j = 0; j < n; ++j)                    /* w <- R2^T */
         for (i = 0; i < n; ++i) w[i + (size_t)j * n] = i >= j ? r[j + (size_t)i * n] : 0.0;
+    for (j = 0; j < n; ++j)                    /* NaN or inf in A reaches R2: refuse it */
+        for (i = j; i < n; ++i)
+            if (!(fabs(w[i + (size_t)j * n]) <= DBL_MAX)) { st = KIFMM_ERR_NUMERICAL; goto done; }
+    for (j = 0, big = 0.0; j < n; ++j) big = fabs(w[j + (size_t)j * n]) > big ? fabs(w[j + (size_t)j * n]) : big;
+    if (big > 0.0 && big < HUGE_VAL) {         /* |R2_00| to 1 by a power of two: no underflow of
+                                                  the squared norms whatever A's scale */
+        frexp(big, &ex);
+        for (j = 0; j < n; ++j)
+            for (i = j; i < n; ++i) w[i + (size_t)j * n] = ldexp(w[i + (size_t)j * n], -ex);
+    } else ex = 0;
     for (j = 0; u && j < n; ++j)
         for (i = 0; i < n; ++i) x[i + (size_t)j * n] = i == j ? 1.0 : 0.0;
     st = kifmm__la_jacobi(n, w, n, u ? x : NULL, n, key);
@@ -851,13 +887,16 @@ static kifmm_status kifmm__la_svd_tall(const kifmm_allocator *al, const kifmm_bl
         ord[j] = best;
         s[j] = key[best];
         key[best] = -1.0;
-        if (s[j] == 0.0 && nz == n) nz = j;
+        /* directions under sqrt(n) eps s_0 were not orthogonalised among themselves (see
+           kifmm__la_jacobi): V gets an orthonormal completion there instead of W / s */
+        if (nz == n && (s[j] == 0.0 || s[j] <= sqrt((double)n) * 2.220446049250313e-16 * s[0])) nz = j;
     }
     if (v) {                                   /* V = P W: row piv[i] of V is row i of W */
         for (j = 0; j < nz; ++j)
             for (i = 0; i < n; ++i) v[piv[i] + (size_t)j * ldv] = w[i + (size_t)ord[j] * n] / s[j];
         if (nz < n) kifmm__la_complete_basis(n, nz, v, ldv);
     }
+    for (j = 0; j < n; ++j) s[j] = ldexp(s[j], ex);
     if (u) {                                   /* U = Q1 (Q2 X), X sorted; X is orthogonal */
         for (j = 0; j < n; ++j) memcpy(w + (size_t)j * n, x + (size_t)ord[j] * n, (size_t)n * sizeof(double));
         kifmm__la_qrcp_apply(n, r, n, tau, w, n);
@@ -870,21 +909,30 @@ done:
 
 KIFMM_DEF kifmm_status kifmm__svd(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
                                   const double *a, int lda, double *u, int ldu, double *s, double *v, int ldv) {
-    int big = m >= n ? m : n, small = m >= n ? n : m, i, j;
+    int big = m >= n ? m : n, small = m >= n ? n : m, i, j, ex = 0;
     size_t bytes = (size_t)big * small * sizeof(double);
-    double *t;
+    double *t, mx;
     kifmm_status st;
     if (small <= 0) return KIFMM_OK;
     t = (double *)kifmm__alloc(al, bytes);
     if (!t) return KIFMM_ERR_OUT_OF_MEMORY;
     if (m >= n) {
         for (j = 0; j < n; ++j) memcpy(t + (size_t)j * m, a + (size_t)j * lda, (size_t)m * sizeof(double));
-        st = kifmm__la_svd_tall(al, blas, m, n, t, m, u, ldu, s, v, ldv);
     } else {                                   /* A^T = U' S V'^T  =>  A = V' S U'^T */
         for (j = 0; j < n; ++j)
             for (i = 0; i < m; ++i) t[j + (size_t)i * n] = a[i + (size_t)j * lda];
-        st = kifmm__la_svd_tall(al, blas, n, m, t, n, v, ldv, s, u, ldu);
     }
+    /* the largest |a_ij| to [0.5, 1) by a power of two (exact): the QR's dot products of a matrix
+       at 1e-200 underflowed and its Q lost orthogonality */
+    for (i = 0, mx = 0.0; (size_t)i < (size_t)big * small; ++i) mx = fabs(t[i]) > mx ? fabs(t[i]) : mx;
+    if (mx > 0.0 && mx <= DBL_MAX) {
+        frexp(mx, &ex);
+        for (i = 0; (size_t)i < (size_t)big * small; ++i) t[i] = ldexp(t[i], -ex);
+    }
+    if (m >= n) st = kifmm__la_svd_tall(al, blas, m, n, t, m, u, ldu, s, v, ldv);
+    else st = kifmm__la_svd_tall(al, blas, n, m, t, n, v, ldv, s, u, ldu);
+    if (st == KIFMM_OK)
+        for (i = 0; i < small; ++i) s[i] = ldexp(s[i], ex);
     kifmm__free(al, t, bytes);
     return st;
 }

@@ -344,6 +344,33 @@ static void test_svd(void) {
         check("svd with exactly zero singular values: ||U^T U - I||", orth_err(6, 4, u, 6), 1e-15);
         check("svd with exactly zero singular values: values", fabs(s[0] - 3) + fabs(s[1] - 2) + s[2] + s[3], 0);
     }
+    {   /* exactly rank 1 (all ones, 300 x 200): the pivoted R's trailing part sits near 1e-170,
+           whose squares underflow; this failed with KIFMM_ERR_NUMERICAL (and at 210 x 160 lost
+           V's orthogonality) before tiny pairs were left alone. Also the same matrix at 1e-200
+           and 1e200: the scaling keeps squared norms in range. */
+        int m = 300, n = 200, sc;
+        double *a = (double *)malloc(sizeof(double) * m * n), *u = (double *)malloc(sizeof(double) * m * n);
+        double *v = (double *)malloc(sizeof(double) * n * n), s[200], scale[3] = {1, 1e-200, 1e200};
+        for (sc = 0; sc < 3; ++sc) {
+            kifmm_status st;
+            char buf[120];
+            for (i = 0; i < m * n; ++i) a[i] = scale[sc];
+            st = kifmm__svd(NULL, NULL, m, n, a, m, u, m, s, v, n);
+            sprintf(buf, "svd all-ones x %.0e 300 x 200: status (1 = bad)", scale[sc]);
+            check(buf, st == KIFMM_OK ? 0 : 1, 0);
+            if (st != KIFMM_OK) continue;
+            /* backward stable: s_1 within ~100 eps of s_0; Q from 300-row Householder QR is
+               orthonormal to ~m eps */
+            sprintf(buf, "svd all-ones x %.0e: |s_0 / (sqrt(m n) x) - 1|, s_1 / s_0", scale[sc]);
+            check(buf, fmax(fabs(s[0] / (sqrt((double)m * n) * scale[sc]) - 1), s[1] / s[0]), 1e-13);
+            sprintf(buf, "svd all-ones x %.0e: ||U^T U - I||, ||V^T V - I||", scale[sc]);
+            check(buf, fmax(orth_err(m, n, u, m), orth_err(n, n, v, n)), 1e-12);
+            if (sc > 0) continue;              /* the helper's norms would under/overflow */
+            sprintf(buf, "svd all-ones x %.0e: ||A - U S V^T|| / ||A|| (~100 eps)", scale[sc]);
+            check(buf, recon_err(m, n, n, a, m, u, m, s, v, n), 1e-13);
+        }
+        free(a); free(u); free(v);
+    }
     {   /* NaN input: Jacobi cannot converge, the status says so (and nothing crashes) */
         double a[5 * 3], s[3];
         int i;
