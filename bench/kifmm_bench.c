@@ -151,6 +151,8 @@ static double peak_rss_mib(void) {
 typedef struct work {
     double p2p_pairs;                       /* sum over target leaves of targets x U-list sources */
     double m2l_core, m2l_compress, m2l_expand;   /* flops of the three GEMM kinds of the M2L */
+    double m2l_core_lowrank;                      /* the part of m2l_core done by factored cores */
+    int    rank_typ;                              /* median rank of the factored cores (0: none) */
 } work;
 
 static kifmm_status count_work(const options *o, const double *src, size_t ns, const double *tgt, size_t nt,
@@ -159,11 +161,13 @@ static kifmm_status count_work(const options *o, const double *src, size_t ns, c
     kifmm_allocator al;
     kifmm_status st;
     int n = kifmm_surface_size(order), i, l, tv;
+    double rank_flops = 0;
     memset(&al, 0, sizeof al);
     memset(w, 0, sizeof *w);
-    st = kifmm_tree_build(&t, &al, src, ns, tgt, nt, o->leaf_size, o->max_depth ? o->max_depth : KIFMM_MAX_DEPTH,
-                          NULL);
+    st = kifmm_tree_build_ex(&t, &al, src, ns, tgt, nt, o->leaf_size, o->max_depth ? o->max_depth : KIFMM_MAX_DEPTH,
+                             KIFMM_TREE_PRUNE | KIFMM_TREE_RESOLUTION, NULL);   /* as kifmm_create builds it */
     if (st != KIFMM_OK) return st;
+
     for (i = 0; i < t.nleaves; i++) {
         int b = t.leaf[i];
         double m = (double)(t.tgt_end[b] - t.tgt_begin[b]), s = 0;
@@ -177,11 +181,19 @@ static kifmm_status count_work(const options *o, const double *src, size_t ns, c
         double boxes = t.level_begin[l + 1] - t.level_begin[l];
         if (t.m2l_off[base + KIFMM_NUM_TRANSFER] == t.m2l_off[base]) continue;
         for (tv = 0; tv < KIFMM_NUM_TRANSFER; tv++)
-            w->m2l_core += (rank[tv] == k ? 2.0 * k * k : 4.0 * k * rank[tv]) *   /* dense, or A (B^T x) */
-                           (double)(t.m2l_off[base + tv + 1] - t.m2l_off[base + tv]);
+        {
+            double pairs = (double)(t.m2l_off[base + tv + 1] - t.m2l_off[base + tv]);
+            w->m2l_core += (rank[tv] == k ? 2.0 * k * k : 4.0 * k * rank[tv]) * pairs;   /* dense, or A (B^T x) */
+            if (rank[tv] < k) {
+                w->m2l_core_lowrank += 4.0 * k * rank[tv] * pairs;
+                rank_flops += 4.0 * k * rank[tv] * pairs * rank[tv];
+            }
+        }
         w->m2l_compress += 2.0 * k * n * boxes;
         w->m2l_expand += 2.0 * n * k * boxes;
     }
+    /* the factored cores' typical rank, weighted by their flops (the thin GEMMs' rate grows with r) */
+    w->rank_typ = w->m2l_core_lowrank > 0 ? (int)(rank_flops / w->m2l_core_lowrank + 0.5) : 0;
     kifmm_tree_free(&t);
     return KIFMM_OK;
 }
@@ -328,11 +340,15 @@ int main(int argc, char **argv) {
 
     memset(&pk, 0, sizeof pk);
     if (o.peak) {
-        bench_peak_measure(&pk, NULL, st.order, st.m2l_rank, threads, o.grad);
+        bench_peak_measure(&pk, NULL, st.order, st.m2l_rank, w.rank_typ, threads, o.grad);
         if (pk.p2p_pairs_per_s > 0) p2p_frac = p2p_rate / pk.p2p_pairs_per_s;
-        if (pk.gemm_core_gflops > 0 && pk.gemm_compress_gflops > 0 && pk.gemm_expand_gflops > 0) {
-            m2l_ideal = 1e-9 * (w.m2l_core / pk.gemm_core_gflops + w.m2l_compress / pk.gemm_compress_gflops +
-                                w.m2l_expand / pk.gemm_expand_gflops);
+        if (pk.gemm_core_gflops > 0 && pk.gemm_compress_gflops > 0 && pk.gemm_expand_gflops > 0 &&
+            (w.m2l_core_lowrank == 0 || (pk.gemm_lowrank_bt_gflops > 0 && pk.gemm_lowrank_a_gflops > 0))) {
+            /* factored cores: half their flops in each thin GEMM */
+            double lr = w.m2l_core_lowrank > 0 ? 0.5 * w.m2l_core_lowrank / pk.gemm_lowrank_bt_gflops +
+                                                     0.5 * w.m2l_core_lowrank / pk.gemm_lowrank_a_gflops : 0;
+            m2l_ideal = 1e-9 * ((w.m2l_core - w.m2l_core_lowrank) / pk.gemm_core_gflops + lr +
+                                w.m2l_compress / pk.gemm_compress_gflops + w.m2l_expand / pk.gemm_expand_gflops);
             if (op_med[KIFMM_OP_M2L] > 0) m2l_frac = m2l_ideal / op_med[KIFMM_OP_M2L];
         }
     }
@@ -368,8 +384,9 @@ int main(int argc, char **argv) {
     printf("M2L: %.4g GFLOP (core %.3g, compress %.3g, expand %.3g), %.2f GFLOP/s", m2l_flops * 1e-9,
            w.m2l_core * 1e-9, w.m2l_compress * 1e-9, w.m2l_expand * 1e-9, m2l_gflops);
     if (o.peak)
-        printf(" = %.0f%% of DGEMM speed (%.3f s at the measured GEMM rates: core %.1f, compress %.1f, expand %.1f "
-               "GFLOP/s)", 100 * m2l_frac, m2l_ideal, pk.gemm_core_gflops, pk.gemm_compress_gflops,
+        printf(" = %.0f%% of DGEMM speed (%.3f s at the measured GEMM rates: core %.1f, factored core at rank %d "
+               "%.1f + %.1f, compress %.1f, expand %.1f GFLOP/s)", 100 * m2l_frac, m2l_ideal, pk.gemm_core_gflops,
+               w.rank_typ, pk.gemm_lowrank_bt_gflops, pk.gemm_lowrank_a_gflops, pk.gemm_compress_gflops,
                pk.gemm_expand_gflops);
     printf("\n");
     fflush(stdout);

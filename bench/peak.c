@@ -152,7 +152,7 @@ int main(int argc, char **argv) {
     /* what kifmm_bench --peak measures for one run (here: the first rank, potential + gradient) */
     {
         bench_peak pk;
-        bench_peak_measure(&pk, NULL, order, ranks[0], threads, 1);
+        bench_peak_measure(&pk, NULL, order, ranks[0], 0, threads, 1);
         printf("  kifmm_bench --peak reference, k = %d, %d threads: P2P %.4g pairs/s (150 block, gradient), "
                "GEMM core %.2f, compress %.2f, expand %.2f GFLOP/s\n", ranks[0], threads, pk.p2p_pairs_per_s,
                pk.gemm_core_gflops, pk.gemm_compress_gflops, pk.gemm_expand_gflops);

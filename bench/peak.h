@@ -189,18 +189,25 @@ static double bench_peak_dgemm_call(const kifmm_blas *blas, int ta, int m, int n
 
 /* The limits that matter for one FMM run (order p, M2L rank k, `threads` threads, gradient or
    not), measured in a couple of seconds. The M2L reference is the time its three GEMM kinds
-   would take at their measured rates: core (k x k) * (k x 256) concurrent per thread,
-   compression U^T (k x n) * (n x boxes) and expansion U (n x k) * (k x 256) concurrent. */
+   would take at their measured rates: core (k x k) * (k x 256) concurrent per thread (a factored
+   core: its two thin GEMMs at the typical rank r), compression U^T (k x n) * (n x boxes) and
+   expansion U (n x k) * (k x 256) concurrent. */
 typedef struct bench_peak {
     double p2p_pairs_per_s;    /* kifmm__p2p, 150 x 150 block, concurrent on `threads` */
     double p2p_simd_pairs_per_s; /* the same with bench_p2p_simd (what a vectorised kernel does) */
     double gemm_core_gflops;   /* k x k x 256, concurrent */
     double gemm_compress_gflops; /* one call: k x 4096 x n, A transposed */
     double gemm_expand_gflops; /* n x 256 x k, concurrent */
+    /* a factored core A_t (B_t^T x), r the typical core rank (0: not measured): its two GEMMs,
+       (k x r)^T (k x 256) and (k x r) (r x 256), concurrent */
+    double gemm_lowrank_bt_gflops, gemm_lowrank_a_gflops;
 } bench_peak;
 
-static void bench_peak_measure(bench_peak *pk, const kifmm_blas *blas, int order, int k, int threads, int grad) {
+static void bench_peak_measure(bench_peak *pk, const kifmm_blas *blas, int order, int k, int r, int threads,
+                               int grad) {
     int n = 6 * (order - 1) * (order - 1) + 2;
+    pk->gemm_lowrank_bt_gflops = r > 0 ? bench_peak_dgemm(blas, threads, 1, r, 256, k, 2e8, 5) : 0;
+    pk->gemm_lowrank_a_gflops = r > 0 ? bench_peak_dgemm(blas, threads, 0, k, 256, r, 2e8, 5) : 0;
     pk->p2p_pairs_per_s = bench_peak_p2p(threads, 150, grad, 5e7, 5);
     pk->p2p_simd_pairs_per_s = bench_peak_p2p_with(bench_p2p_simd, threads, 150, grad, 2e8, 5);
     pk->gemm_core_gflops = bench_peak_dgemm(blas, threads, 0, k, 256, k, 2e8, 5);
