@@ -215,42 +215,25 @@ static void kifmm__la_scale_c(int m, int n, double beta, double *c, int ldc) {
     }
 }
 
-/* Pack rows [0, mc) x cols [0, kc) of op(A) (element (i,p) at a[i*rs + p*cs]) into panels of MR
-   rows, each stored p-major (MR consecutive values per p), zero-padded at the bottom edge. */
-static void kifmm__la_pack_a(int mc, int kc, const double *a, size_t rs, size_t cs, double *ap) {
-    int ir, i, p;
-    for (ir = 0; ir < mc; ir += KIFMM__GEMM_MR, ap += (size_t)KIFMM__GEMM_MR * kc) {
-        int mr = mc - ir < KIFMM__GEMM_MR ? mc - ir : KIFMM__GEMM_MR;
-        const double *ai = a + (size_t)ir * rs;
-        if (mr == KIFMM__GEMM_MR && rs == 1)           /* a column of the panel is contiguous */
-            for (p = 0; p < kc; ++p) memcpy(ap + p * KIFMM__GEMM_MR, ai + p * cs, KIFMM__GEMM_MR * sizeof *ap);
-        else if (mr == KIFMM__GEMM_MR && cs == 1)      /* a row is: read along it */
-            for (i = 0; i < KIFMM__GEMM_MR; ++i)
-                for (p = 0; p < kc; ++p) ap[p * KIFMM__GEMM_MR + i] = ai[i * rs + p];
+/* Pack `count` rows (or columns) of depth kc into panels of w, each stored p-major (w consecutive
+   values per p), zero-padded at the edge: element (i, p) is at x[i*si + p*sp]. A contiguous panel
+   slice (si == 1) is copied whole; a transposed one (sp == 1) is read along its contiguous side.
+   op(A) (mc x kc) packs with w = MR, si = its row stride; op(B) (kc x nc) with w = NR, si = its
+   column stride. */
+static void kifmm__la_pack(int w, int count, int kc, const double *x, size_t si, size_t sp, double *out) {
+    int i0, i, p;
+    for (i0 = 0; i0 < count; i0 += w, out += (size_t)w * kc) {
+        int wr = count - i0 < w ? count - i0 : w;
+        const double *xi = x + (size_t)i0 * si;
+        if (wr == w && si == 1)
+            for (p = 0; p < kc; ++p) memcpy(out + (size_t)p * w, xi + p * sp, (size_t)w * sizeof *out);
+        else if (wr == w && sp == 1)
+            for (i = 0; i < w; ++i)
+                for (p = 0; p < kc; ++p) out[(size_t)p * w + i] = xi[i * si + p];
         else
             for (p = 0; p < kc; ++p) {
-                for (i = 0; i < mr; ++i) ap[p * KIFMM__GEMM_MR + i] = ai[i * rs + p * cs];
-                for (; i < KIFMM__GEMM_MR; ++i) ap[p * KIFMM__GEMM_MR + i] = 0.0;
-            }
-    }
-}
-
-/* Pack rows [0, kc) x cols [0, nc) of op(B) (element (p,j) at b[p*rs + j*cs]) into panels of NR
-   columns, each stored p-major, zero-padded at the right edge. */
-static void kifmm__la_pack_b(int kc, int nc, const double *b, size_t rs, size_t cs, double *bp) {
-    int jr, j, p;
-    for (jr = 0; jr < nc; jr += KIFMM__GEMM_NR, bp += (size_t)KIFMM__GEMM_NR * kc) {
-        int nr = nc - jr < KIFMM__GEMM_NR ? nc - jr : KIFMM__GEMM_NR;
-        const double *bj = b + (size_t)jr * cs;
-        if (nr == KIFMM__GEMM_NR && cs == 1)           /* a row of the panel is contiguous */
-            for (p = 0; p < kc; ++p) memcpy(bp + p * KIFMM__GEMM_NR, bj + p * rs, KIFMM__GEMM_NR * sizeof *bp);
-        else if (nr == KIFMM__GEMM_NR && rs == 1)      /* a column is: read along it */
-            for (j = 0; j < KIFMM__GEMM_NR; ++j)
-                for (p = 0; p < kc; ++p) bp[p * KIFMM__GEMM_NR + j] = bj[j * cs + p];
-        else
-            for (p = 0; p < kc; ++p) {
-                for (j = 0; j < nr; ++j) bp[p * KIFMM__GEMM_NR + j] = bj[p * rs + j * cs];
-                for (; j < KIFMM__GEMM_NR; ++j) bp[p * KIFMM__GEMM_NR + j] = 0.0;
+                for (i = 0; i < wr; ++i) out[(size_t)p * w + i] = xi[i * si + p * sp];
+                for (; i < w; ++i) out[(size_t)p * w + i] = 0.0;
             }
     }
 }
@@ -358,10 +341,10 @@ KIFMM_DEF void kifmm__dgemm_builtin(int ta, int tb, int m, int n, int k, double 
         for (pc = 0; pc < k; pc += KIFMM__GEMM_KC) {
             int kc = k - pc < KIFMM__GEMM_KC ? k - pc : KIFMM__GEMM_KC;
             double bb = pc == 0 ? beta : 1.0;      /* later k-blocks accumulate */
-            kifmm__la_pack_b(kc, nc, b + pc * brs + jc * bcs, brs, bcs, bpack);
+            kifmm__la_pack(KIFMM__GEMM_NR, nc, kc, b + pc * brs + jc * bcs, bcs, brs, bpack);
             for (ic = 0; ic < m; ic += KIFMM__GEMM_MC) {
                 int mc = m - ic < KIFMM__GEMM_MC ? m - ic : KIFMM__GEMM_MC;
-                kifmm__la_pack_a(mc, kc, a + ic * ars + pc * acs, ars, acs, apack);
+                kifmm__la_pack(KIFMM__GEMM_MR, mc, kc, a + ic * ars + pc * acs, ars, acs, apack);
                 kifmm__la_macro(mc, nc, kc, alpha, apack, bpack, bb, c + ic + (size_t)jc * ldc, ldc);
             }
         }
