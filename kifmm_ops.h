@@ -728,36 +728,27 @@ static kifmm_status kifmm__la_jacobi(int n, double *w, int ldw, double *v, int l
     return done ? KIFMM_OK : KIFMM_ERR_NUMERICAL;
 }
 
-/* Residual of the unit vector e_c after two Gram-Schmidt passes against the j orthonormal
-   columns of u (ld ldu), into x; returns its norm. */
-static double kifmm__la_gs_residual(int n, int j, const double *u, int ldu, int c, double *x) {
-    int i, l, pass;
-    for (i = 0; i < n; ++i) x[i] = i == c ? 1.0 : 0.0;
-    for (pass = 0; pass < 2; ++pass)
-        for (l = 0; l < j; ++l) {
-            const double *y = u + (size_t)l * ldu;
-            double d = 0.0;
-            for (i = 0; i < n; ++i) d += y[i] * x[i];
-            for (i = 0; i < n; ++i) x[i] -= d * y[i];
-        }
-    return kifmm__la_nrm2(n, x);
-}
-
 /* Fill columns [k, n) of the n x n u (ld ldu) so that all n columns are orthonormal, given
-   orthonormal columns [0, k): the directions of exactly zero singular values. Some unit vector
-   keeps a residual >= 1/sqrt(n), so the search always succeeds. */
-static void kifmm__la_complete_basis(int n, int k, double *u, int ldu) {
-    int j, e, i;
-    for (j = k; j < n; ++j) {
-        double *x = u + (size_t)j * ldu, best = -1.0, nrm = 0.0;
-        int beste = 0;
-        for (e = 0; e < n; ++e) {
-            nrm = kifmm__la_gs_residual(n, j, u, ldu, e, x);
-            if (nrm > best) { best = nrm; beste = e; }
-            if (nrm > 0.5) break;              /* x holds this (good enough) residual */
+   orthonormal columns [0, k): the directions of exactly zero singular values. The Householder QR
+   of the first k columns, Q = H_0 ... H_{k-1}, spans them with its first k columns; its last
+   n - k are the complement: O(n^2 k) (a Gram-Schmidt search over unit vectors was O(n^3) per
+   column, 53 s for the order-12 check-to-equivalent matrix). w: n k + k doubles. */
+static void kifmm__la_complete_basis(int n, int k, double *u, int ldu, double *w) {
+    double *y = w, *tau = w + (size_t)n * k;
+    int c, j, i;
+    for (j = 0; j < k; ++j) memcpy(y + (size_t)j * n, u + (size_t)j * ldu, (size_t)n * sizeof(double));
+    kifmm__la_qr_leaf(n, k, y, n, tau);
+    for (c = k; c < n; ++c) {                  /* u_c = Q e_c */
+        double *x = u + (size_t)c * ldu;
+        for (i = 0; i < n; ++i) x[i] = i == c ? 1.0 : 0.0;
+        for (j = k - 1; j >= 0; --j) {
+            const double *v = y + j + (size_t)j * n;
+            double t;
+            if (tau[j] == 0.0) continue;
+            t = tau[j] * (x[j] + kifmm__la_dot(n - j - 1, v + 1, x + j + 1));
+            x[j] -= t;
+            kifmm__la_axpy(n - j - 1, -t, v + 1, x + j + 1);
         }
-        if (e == n) nrm = kifmm__la_gs_residual(n, j, u, ldu, beste, x);
-        for (i = 0; i < n; ++i) x[i] /= nrm;
     }
 }
 
@@ -877,9 +868,12 @@ static kifmm_status kifmm__la_svd_tall(const kifmm_allocator *al, const kifmm_bl
     if (v) {                                   /* V = P W: row piv[i] of V is row i of W */
         for (j = 0; j < nz; ++j)
             for (i = 0; i < n; ++i) v[piv[i] + (size_t)j * ldv] = w[i + (size_t)ord[j] * n] / s[j];
-        if (nz < n) kifmm__la_complete_basis(n, nz, v, ldv);
+        if (nz < n) kifmm__la_complete_basis(n, nz, v, ldv, w);   /* w is free until U */
     }
-    for (j = 0; j < n; ++j) s[j] = ldexp(s[j], ex);
+    /* the values from nz on are the norms of columns never orthogonalised among themselves, not
+       singular values: zero to this accuracy, and reported as such (a pseudo-inverse would
+       otherwise invert them along the arbitrary completed directions of V) */
+    for (j = 0; j < n; ++j) s[j] = j < nz ? ldexp(s[j], ex) : 0.0;
     if (u) {                                   /* U = Q1 (Q2 X), X sorted; X is orthogonal */
         for (j = 0; j < n; ++j) memcpy(w + (size_t)j * n, x + (size_t)ord[j] * n, (size_t)n * sizeof(double));
         kifmm__la_qrcp_apply(n, r, n, tau, w, n);
