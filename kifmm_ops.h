@@ -120,9 +120,10 @@ typedef struct kifmm_ops {
                                      (k x k) when m2l_r[t] == k, else factors A_t then B_t (k x r each,
                                      C_t ~ A_t B_t^T); r == 0: negligible at the tolerance */
     int    *m2l_r;                /* 316 core ranks */
+    int     m2l_orbits;           /* 1: the cores came from the 16 orbits' by symmetry, 0: all formed */
     size_t *m2l_coff;             /* 317 offsets into m2l_c */
     int     nsigma;
-    double *sigma;                /* singular values of [K_1 ... K_316] found by the rSVD */
+    double *sigma;                /* singular values of the shell's [K_t ...] (see kifmm__ops_basis) */
     size_t  bytes;
 } kifmm_ops;
 
@@ -1486,17 +1487,195 @@ static int kifmm__core_compress(const kifmm_allocator *al, const kifmm_blas *bla
     return r;
 }
 
-/* M2L: the basis, its rank from the tolerance, the cores C_t = U^T K_t U, each recompressed */
+/* Dense cores C_t = U^T K_t U of the count vectors tv[] into core (k x k each): U^T times a chunk
+   of the fat matrix in one GEMM, then each block times U. t1: k * chunk * n doubles. */
+static void kifmm__m2l_cores(const kifmm_ops *o, const kifmm_blas *blas, const int *tv, int count,
+                             double *fatbuf, int chunk, double *t1, double *core) {
+    int n = o->n, k = o->k, c0, t;
+    size_t kk = (size_t)k * k;
+    kifmm__fat f;
+    f.surf = o->surf; f.tv = tv; f.n = n; f.count = count; f.chunk = chunk;
+    f.cached_from = -1; f.buf = fatbuf; f.blas = blas;
+    for (c0 = 0; c0 < count; c0 += chunk) {
+        int cnt = c0 + chunk < count ? chunk : count - c0;
+        const double *fc = kifmm__fat_chunk(&f, c0);
+        kifmm__dgemm(blas, 1, 0, k, cnt * n, n, 1.0, o->m2l_u, n, fc, n, 0.0, t1, k);
+        for (t = 0; t < cnt; t++)
+            kifmm__dgemm(blas, 0, 0, k, k, n, 1.0, t1 + (size_t)t * k * n, k, o->m2l_u, n, 0.0,
+                         core + (size_t)(c0 + t) * kk, k);
+    }
+}
+
+/* Recompresses count dense cores in place (kifmm__core_compress), ranks into r[]. The cut is
+   absolute: the tolerance times the largest core norm, the same for every vector. One core per
+   thread at a time, each with its own scratch and arena (w: nthr * wn doubles); GEMMs by the
+   caller's hook (thread-safe by contract) or the single-threaded built-in. */
+static kifmm_status kifmm__m2l_compress(const kifmm_blas *local, int k, int count, double *core, double tol,
+                                        uint64_t seed, double *w, size_t wn, int nthr, int *r) {
+    size_t kk = (size_t)k * k;
+    double ref = 0.0;
+    kifmm_status st = KIFMM_OK;
+    int t;
+    KIFMM__OMP(omp parallel for schedule(dynamic, 4) num_threads(nthr) reduction(max : ref))
+    for (t = 0; t < count; t++) {
+        double *wt = w + (size_t)kifmm__thread() * wn, nt = kifmm__norm2_est(k, core + (size_t)t * kk, wt, wt + k);
+        ref = nt > ref ? nt : ref;
+    }
+    KIFMM__OMP(omp parallel num_threads(nthr))
+    {
+        int me = kifmm__thread(), tc;
+        double *wt = w + (size_t)me * wn;
+        kifmm__arena arena;
+        kifmm_allocator scratch;
+        kifmm_status mine = KIFMM_OK;
+        arena.base = (unsigned char *)(wt + kifmm__core_scratch(k));
+        arena.cap = (wn - kifmm__core_scratch(k)) * sizeof(double);
+        arena.top = 0;
+        scratch.alloc_fn = kifmm__arena_alloc;
+        scratch.free_fn = kifmm__arena_free;
+        scratch.user = &arena;
+        KIFMM__OMP(omp for schedule(dynamic, 1))
+        for (tc = 0; tc < count; tc++) {
+            r[tc] = k;
+            if (mine == KIFMM_OK)
+                r[tc] = kifmm__core_compress(&scratch, local, k, core + (size_t)tc * kk, tol * ref,
+                                             seed + 1 + (uint64_t)tc, wt, &mine);
+        }
+        if (mine != KIFMM_OK) {
+            KIFMM__OMP(omp critical(kifmm_core_status))
+            st = mine;
+        }
+    }
+    return st;
+}
+
+/* The 48 symmetries of the cube, (g x)_a = sign_a x_{axis_a} (axis a permutation, signs +-1),
+   map transfer vectors onto transfer vectors and surface points onto surface points, and
+   K_{g d} = P_g K_d P_g^T with P_g that permutation of the surface. The basis U spans an
+   invariant subspace of every P_g (F F^T commutes with them) unless the cut splits a multiplet of
+   equal singular values; then W_g = U^T P_g U is orthogonal, P_g U = U W_g, and
+   C_{g d} = W_g C_d W_g^T. So 16 cores (one per orbit, d = the sorted |d|) are formed and
+   compressed instead of 158, and A_{g d} = W_g A_d, B_{g d} = W_g B_d. The invariance is checked
+   (kifmm__sym_invariant) before it is used. */
+static const int kifmm__perm3[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+#ifndef KIFMM__M2L_ORBITS       /* 0: every core formed (a test covers that path too) */
+#define KIFMM__M2L_ORBITS 1
+#endif
+#define KIFMM__NSYM 48
+#define KIFMM__NORBIT 16
+
+/* g = 8 * permutation + sign bits with d = g rep, rep = the sorted |d| */
+static int kifmm__sym_split(const int d[3], int rep[3]) {
+    int a[3], q, b, bits = 0;
+    for (b = 0; b < 3; b++) a[b] = rep[b] = abs(d[b]);
+    for (b = 1; b < 3; b++)
+        for (q = b; q > 0 && rep[q - 1] > rep[q]; q--) { int x = rep[q]; rep[q] = rep[q - 1]; rep[q - 1] = x; }
+    for (q = 0; q < 5; q++)
+        if (a[0] == rep[kifmm__perm3[q][0]] && a[1] == rep[kifmm__perm3[q][1]] && a[2] == rep[kifmm__perm3[q][2]])
+            break;
+    for (b = 0; b < 3; b++) bits |= (d[b] < 0) << b;
+    return 8 * q + bits;
+}
+
+/* pi[i] = the index of g s_i on the order-p surface (lut: p^3 ints of scratch) */
+static void kifmm__sym_perm(int p, int g, int *pi, int *lut) {
+    const int *axis = kifmm__perm3[g / 8];
+    int i, j, l, m = 0, x[3], y[3], b;
+    for (i = 0; i < p * p * p; i++) lut[i] = -1;
+    for (i = 0; i < p; i++)
+        for (j = 0; j < p; j++)
+            for (l = 0; l < p; l++)
+                if (i == 0 || i == p - 1 || j == 0 || j == p - 1 || l == 0 || l == p - 1) lut[(i * p + j) * p + l] = m++;
+    for (i = 0; i < p * p * p; i++) {
+        if (lut[i] < 0) continue;
+        x[0] = i / (p * p); x[1] = i / p % p; x[2] = i % p;
+        for (b = 0; b < 3; b++) y[b] = (g >> b & 1) ? p - 1 - x[axis[b]] : x[axis[b]];
+        pi[lut[i]] = lut[(y[0] * p + y[1]) * p + y[2]];
+    }
+}
+
+/* Does the cut keep a multiplet of P_g whole? A split one shows as a column near the cut that
+   P_g moves out of range(U) by O(1); kept whole, the rest moves out by rounding only. (Any leak
+   E = (I - U U^T) P_g U costs the cores at most about 2 sigma_k |E| <= 2 tol sigma_0 |E|: the
+   order of the truncation itself; the check keeps it to a hundredth of that.) The last 8 columns,
+   each |(I - U U^T) P_g u_j| <= 0.01. w: k + n doubles. */
+static int kifmm__sym_invariant(const kifmm_ops *o, const int *pi, double *w) {
+    int n = o->n, k = o->k, i, j, c;
+    double *z = w, *y = z + k;
+    for (c = k > 8 ? k - 8 : 0; c < k; c++) {
+        double e = 0.0;
+        for (i = 0; i < n; i++) y[pi[i]] = o->m2l_u[i + (size_t)c * n];     /* y = P_g u_c */
+        for (j = 0; j < k; j++) z[j] = kifmm__la_dot(n, o->m2l_u + (size_t)j * n, y);
+        for (j = 0; j < k; j++) kifmm__la_axpy(n, -z[j], o->m2l_u + (size_t)j * n, y);
+        for (i = 0; i < n; i++) e += y[i] * y[i];
+        if (!(e <= 1e-4)) return 0;
+    }
+    return 1;
+}
+
+/* C_{315-t} = C_t^T (-d has index 315 - t and K_{-d} = K_d^T): dense transposed, or A, B swapped */
+static void kifmm__m2l_mirror(kifmm_ops *o, int t) {
+    int k = o->k, r = o->m2l_r[t], i, j;
+    const double *c = o->m2l_c + o->m2l_coff[t];
+    double *ct = o->m2l_c + o->m2l_coff[KIFMM_NUM_TRANSFER - 1 - t];
+    size_t fk = (size_t)k * r;
+    if (r == k) {
+        for (j = 0; j < k; j++)
+            for (i = 0; i < k; i++) ct[j + (size_t)i * k] = c[i + (size_t)j * k];
+    } else {
+        memcpy(ct, c + fk, fk * sizeof *ct);
+        memcpy(ct + fk, c, fk * sizeof *ct);
+    }
+}
+
+/* The 158 cores of the first half from their orbits' (core: KIFMM__NORBIT of them, dense or
+   factored as r says): per symmetry g, W_g = (P_g^T U)^T U, then every vector g maps an orbit's
+   core to. w: per thread n k + 2 k^2 doubles. */
+static void kifmm__m2l_from_orbits(kifmm_ops *o, const kifmm_blas *blas, const int *used, const int *pis, const int *g_of,
+                                   const int *rep_of, const int *r, const double *core, double *w, int nthr) {
+    int n = o->n, k = o->k;
+    size_t kk = (size_t)k * k;
+    KIFMM__OMP(omp parallel num_threads(nthr))
+    {
+        double *upi = w + (size_t)kifmm__thread() * ((size_t)n * k + 2 * kk), *wg = upi + (size_t)n * k;
+        double *tmp = wg + kk;
+        int g;
+        KIFMM__OMP(omp for schedule(dynamic, 1))
+        for (g = 0; g < KIFMM__NSYM; g++) {
+            const int *pi = pis + (size_t)g * n;
+            int i, a, t;
+            if (!used[g]) continue;
+            for (a = 0; a < k; a++)
+                for (i = 0; i < n; i++) upi[i + (size_t)a * n] = o->m2l_u[pi[i] + (size_t)a * n];
+            kifmm__dgemm_local(blas, 1, 0, k, k, n, 1.0, upi, n, o->m2l_u, n, 0.0, wg, k);
+            for (t = 0; t < KIFMM_NUM_TRANSFER / 2; t++) {
+                const double *c = core + (size_t)rep_of[t] * kk;
+                double *d = o->m2l_c + o->m2l_coff[t];
+                if (g_of[t] != g) continue;
+                if (r[t] == k) {           /* W C W^T */
+                    kifmm__dgemm_local(blas, 0, 0, k, k, k, 1.0, wg, k, c, k, 0.0, tmp, k);
+                    kifmm__dgemm_local(blas, 0, 1, k, k, k, 1.0, tmp, k, wg, k, 0.0, d, k);
+                } else if (r[t] > 0) {     /* [W A, W B]: the factors are adjacent */
+                    kifmm__dgemm_local(blas, 0, 0, k, 2 * r[t], k, 1.0, wg, k, c, k, 0.0, d, k);
+                }
+                kifmm__m2l_mirror(o, t);
+            }
+        }
+    }
+}
+
+/* M2L: the basis, its rank from the tolerance, the cores C_t = U^T K_t U, each recompressed; by
+   symmetry from 16 orbit cores when U allows it, else all 158 formed */
 static kifmm_status kifmm__ops_m2l(kifmm_ops *o, const kifmm_blas *blas, int m2l_rank, double tol,
                                    uint64_t seed, double *u, double *fatbuf, int chunk) {
-    const int half = KIFMM_NUM_TRANSFER / 2;
-    int n = o->n, k, c0, t, i, j, all[KIFMM_NUM_TRANSFER / 2];
-    kifmm__fat f;
-    kifmm_status st;
-    double *t1 = NULL, *core = NULL, *w = NULL, ref = 0.0;
-    size_t t1n = 0, kk, coren = 0, wn = 0, off;
+    enum { HALF = KIFMM_NUM_TRANSFER / 2 };
+    int n = o->n, p = o->order, k, t, g, nrep = 0, ncore, nthr = 1, sym = 1;
+    int half_tv[HALF], rep_tv[HALF], rep_of[HALF], g_of[HALF], used[KIFMM__NSYM], rr[HALF], r[HALF];
+    int *pis = NULL, *lut = NULL;
+    double *t1 = NULL, *core = NULL, *w = NULL;
+    size_t t1n = 0, kk, coren = 0, wn, wsz = 0, off, pisn = (size_t)KIFMM__NSYM * n, lutn = (size_t)p * p * p;
     kifmm_blas local;
-    int nthr = 1;
+    kifmm_status st;
     k = m2l_rank > 0 ? (m2l_rank < n ? m2l_rank : n) : n;
     st = kifmm__ops_basis(o, blas, k, seed, u, fatbuf, chunk);
     if (st != KIFMM_OK) return st;
@@ -1512,90 +1691,78 @@ static kifmm_status kifmm__ops_m2l(kifmm_ops *o, const kifmm_blas *blas, int m2l
     memcpy(o->m2l_u, u, (size_t)n * k * sizeof *u);
     KIFMM__OALLOC(o, o->m2l_r, KIFMM_NUM_TRANSFER);
     KIFMM__OALLOC(o, o->m2l_coff, KIFMM_NUM_TRANSFER + 1);
-    t1n = (size_t)k * chunk * n;
-    coren = (size_t)half * kk;
-    /* per thread: core_compress's scratch, then its arena (a fixed rank keeps the cores dense) */
-    wn = m2l_rank > 0 ? 0 : kifmm__core_scratch(k) + kifmm__core_arena(k);
 #ifdef _OPENMP
     nthr = omp_get_max_threads();
 #endif
-    local.dgemm = blas && blas->dgemm ? blas->dgemm : kifmm__dgemm_hook_builtin;
-    local.user = blas && blas->dgemm ? blas->user : NULL;
+    /* the orbits, the symmetries in use, and whether the cut respects them */
+    memset(used, 0, sizeof used);
+    sym = KIFMM__M2L_ORBITS;
+    for (t = 0; t < HALF; t++) {
+        int d[3], rep[3], i;
+        half_tv[t] = t;
+        kifmm_transfer_vector(t, d);
+        used[g_of[t] = kifmm__sym_split(d, rep)] = 1;
+        i = kifmm_transfer_index(rep[0], rep[1], rep[2]);
+        for (g = 0; g < nrep && rep_tv[g] != i; g++) {}
+        if (g == nrep) rep_tv[nrep++] = i;
+        rep_of[t] = g;
+    }
+    pis = (int *)kifmm__alloc(&o->alloc, pisn * sizeof *pis);
+    lut = (int *)kifmm__alloc(&o->alloc, lutn * sizeof *lut);
+    wsz = ((size_t)k + n) * sizeof *w;
+    w = (double *)kifmm__alloc(&o->alloc, wsz);
+    if (!pis || !lut || !w) goto oom;
+    for (g = 0; g < KIFMM__NSYM && sym; g++) {
+        if (!used[g]) continue;
+        kifmm__sym_perm(p, g, pis + (size_t)g * n, lut);
+        sym = kifmm__sym_invariant(o, pis + (size_t)g * n, w);
+    }
+    kifmm__free(&o->alloc, w, wsz);
+    w = NULL;
+    /* the dense cores: of the orbits, or of the whole first half */
+    o->m2l_orbits = sym;
+    ncore = sym ? nrep : HALF;
+    t1n = (size_t)k * (chunk < ncore ? chunk : ncore) * n;
+    coren = (size_t)ncore * kk;
     t1 = (double *)kifmm__alloc(&o->alloc, t1n * sizeof *t1);
     core = (double *)kifmm__alloc(&o->alloc, coren * sizeof *core);
-    if (wn) w = (double *)kifmm__alloc(&o->alloc, nthr * wn * sizeof *w);
-    if (!t1 || !core || (wn && !w)) { st = KIFMM_ERR_OUT_OF_MEMORY; goto done; }
-    /* -d has index 315 - t(d) and K_{-t} = K_t^T, so C_{315-t} = C_t^T: half the cores suffice */
-    for (c0 = 0; c0 < half; c0++) all[c0] = c0;
-    f.surf = o->surf; f.tv = all; f.n = n; f.count = half; f.chunk = chunk;
-    f.cached_from = -1; f.buf = fatbuf; f.blas = blas;
-    for (c0 = 0; c0 < half; c0 += chunk) {
-        int cnt = c0 + chunk < half ? chunk : half - c0;
-        const double *fc = kifmm__fat_chunk(&f, c0);
-        /* U^T [K_c0 ... ] in one GEMM, then each core C_t = (U^T K_t) U */
-        kifmm__dgemm(blas, 1, 0, k, cnt * n, n, 1.0, o->m2l_u, n, fc, n, 0.0, t1, k);
-        for (t = 0; t < cnt; t++)
-            kifmm__dgemm(blas, 0, 0, k, k, n, 1.0, t1 + (size_t)t * k * n, k, o->m2l_u, n, 0.0,
-                         core + (size_t)(c0 + t) * kk, k);
-    }
+    if (!t1 || !core) goto oom;
+    kifmm__m2l_cores(o, blas, sym ? rep_tv : half_tv, ncore, fatbuf, chunk < ncore ? chunk : ncore, t1, core);
     if (m2l_rank > 0) {                /* a fixed rank: the cores as they are */
-        for (t = 0; t < half; t++) o->m2l_r[t] = o->m2l_r[KIFMM_NUM_TRANSFER - 1 - t] = k;
-        goto pack;
+        for (t = 0; t < ncore; t++) rr[t] = k;
+    } else {
+        /* per thread: core_compress's scratch, then its arena */
+        wn = kifmm__core_scratch(k) + kifmm__core_arena(k);
+        local.dgemm = blas && blas->dgemm ? blas->dgemm : kifmm__dgemm_hook_builtin;
+        local.user = blas && blas->dgemm ? blas->user : NULL;
+        wsz = nthr * wn * sizeof *w;
+        w = (double *)kifmm__alloc(&o->alloc, wsz);
+        if (!w) goto oom;
+        st = kifmm__m2l_compress(&local, k, ncore, core, tol, seed, w, wn, nthr, rr);
+        kifmm__free(&o->alloc, w, wsz);
+        w = NULL;
+        if (st != KIFMM_OK) goto done;
     }
-    /* the cut is absolute: the tolerance times the largest core norm, the same for every vector */
-    KIFMM__OMP(omp parallel for schedule(dynamic, 4) num_threads(nthr) reduction(max : ref))
-    for (t = 0; t < half; t++) {
-        double *wt = w + (size_t)kifmm__thread() * wn, nt = kifmm__norm2_est(k, core + (size_t)t * kk, wt, wt + k);
-        ref = nt > ref ? nt : ref;
+    for (t = 0; t < HALF; t++) {
+        r[t] = sym ? rr[rep_of[t]] : rr[t];
+        o->m2l_r[t] = o->m2l_r[KIFMM_NUM_TRANSFER - 1 - t] = r[t];
     }
-    /* one core per thread at a time: each its own scratch and arena, GEMMs by the caller's hook
-       (thread-safe by contract) or the single-threaded built-in */
-    KIFMM__OMP(omp parallel num_threads(nthr))
-    {
-        int me = kifmm__thread(), tc;
-        double *wt = w + (size_t)me * wn;
-        kifmm__arena arena;
-        kifmm_allocator scratch;
-        kifmm_status mine = KIFMM_OK;
-        arena.base = (unsigned char *)(wt + kifmm__core_scratch(k));
-        arena.cap = (wn - kifmm__core_scratch(k)) * sizeof(double);
-        arena.top = 0;
-        scratch.alloc_fn = kifmm__arena_alloc;
-        scratch.free_fn = kifmm__arena_free;
-        scratch.user = &arena;
-        KIFMM__OMP(omp for schedule(dynamic, 1))
-        for (tc = 0; tc < half; tc++) {
-            int r = k;
-            if (mine == KIFMM_OK)
-                r = kifmm__core_compress(&scratch, &local, k, core + (size_t)tc * kk, tol * ref,
-                                         seed + 1 + (uint64_t)tc, wt, &mine);
-            o->m2l_r[tc] = o->m2l_r[KIFMM_NUM_TRANSFER - 1 - tc] = r;
-        }
-        if (mine != KIFMM_OK) {
-            KIFMM__OMP(omp critical(kifmm_core_status))
-            st = mine;
-        }
-    }
-    if (st != KIFMM_OK) goto done;
-pack:
     for (t = 0, off = 0; t < KIFMM_NUM_TRANSFER; t++) {
         o->m2l_coff[t] = off;
         off += o->m2l_r[t] == k ? kk : 2 * (size_t)k * o->m2l_r[t];
     }
     o->m2l_coff[KIFMM_NUM_TRANSFER] = off;
     KIFMM__OALLOC(o, o->m2l_c, off > 0 ? off : 1);
-    for (t = 0; t < half; t++) {   /* C_{315-t} = C_t^T: dense transposed, or A and B swapped */
-        const double *c = core + (size_t)t * kk;
-        double *d = o->m2l_c + o->m2l_coff[t], *dt = o->m2l_c + o->m2l_coff[KIFMM_NUM_TRANSFER - 1 - t];
-        size_t fk = (size_t)k * o->m2l_r[t];
-        if (o->m2l_r[t] == k) {
-            memcpy(d, c, kk * sizeof *d);
-            for (j = 0; j < k; j++)
-                for (i = 0; i < k; i++) dt[j + (size_t)i * k] = c[i + (size_t)j * k];
-        } else {
-            memcpy(d, c, 2 * fk * sizeof *d);
-            memcpy(dt, c + fk, fk * sizeof *d);
-            memcpy(dt + fk, c, fk * sizeof *d);
+    if (sym) {
+        wsz = (size_t)nthr * ((size_t)n * k + 2 * kk) * sizeof *w;
+        w = (double *)kifmm__alloc(&o->alloc, wsz);
+        if (!w) goto oom;
+        kifmm__m2l_from_orbits(o, blas, used, pis, g_of, rep_of, r, core, w, nthr);
+    } else {
+        for (t = 0; t < HALF; t++) {
+            memcpy(o->m2l_c + o->m2l_coff[t], core + (size_t)t * kk,
+                   (r[t] == k ? kk : 2 * (size_t)k * r[t]) * sizeof *core);
+            kifmm__m2l_mirror(o, t);
         }
     }
     st = KIFMM_OK;
@@ -1603,9 +1770,11 @@ pack:
 oom:
     st = KIFMM_ERR_OUT_OF_MEMORY;
 done:
+    kifmm__free(&o->alloc, pis, pisn * sizeof *pis);
+    kifmm__free(&o->alloc, lut, lutn * sizeof *lut);
     kifmm__free(&o->alloc, t1, t1n * sizeof *t1);
     kifmm__free(&o->alloc, core, coren * sizeof *core);
-    if (w) kifmm__free(&o->alloc, w, nthr * wn * sizeof *w);
+    if (w) kifmm__free(&o->alloc, w, wsz);
     return st;
 }
 

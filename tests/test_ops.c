@@ -161,6 +161,7 @@ static void test_m2l_basis(int order) {
     double *kt, *tmp, *ct, *ck, *tgt, *src, kmax = 0, cmax = 0, tail = 0, worst_shell = 0, worst_far = 0;
     double worst_core = 0, tol = kifmm_default_m2l_tolerance(order), zero[3] = {0, 0, 0}, flops = 0;
     CHECK(kifmm_ops_build(&o, NULL, NULL, order, 0, tol, 1) == KIFMM_OK, "ops");
+    CHECK(o.m2l_orbits == KIFMM__M2L_ORBITS, "p=%d cores by symmetry: %d", order, o.m2l_orbits);
     n = o.n; k = o.k;
     kt = (double *)malloc(sizeof(double) * n * n); tmp = (double *)malloc(sizeof(double) * n * n);
     ct = (double *)malloc(sizeof(double) * k * k); ck = (double *)malloc(sizeof(double) * n * n);
@@ -203,6 +204,71 @@ static void test_m2l_basis(int order) {
     kifmm_ops_free(&o);
 }
 
+/* A fixed rank (config.m2l_rank): the basis from the randomized SVD, the cores dense, each equal
+   to U^T K_t U to rounding (formed, or rotated from its orbit's when the basis allows it). */
+static void test_m2l_fixed(int order, int rank) {
+    kifmm_ops o;
+    int n, k, t, d[3], i;
+    double *kt, *tmp, *ct, *tgt, *src, worst = 0, cmax = 0, zero[3] = {0, 0, 0};
+    CHECK(kifmm_ops_build(&o, NULL, NULL, order, rank, 0.0, 1) == KIFMM_OK, "ops");
+    n = o.n; k = o.k;
+    CHECK(k == rank, "rank %d, asked %d", k, rank);
+    kt = (double *)malloc(sizeof(double) * n * n); tmp = (double *)malloc(sizeof(double) * n * n);
+    ct = (double *)malloc(sizeof(double) * k * k);
+    tgt = (double *)malloc(sizeof(double) * 3 * n); src = (double *)malloc(sizeof(double) * 3 * n);
+    kifmm__surface_at(o.surf, n, zero, KIFMM_RADIUS_INNER, tgt);
+    for (t = 0; t < KIFMM_NUM_TRANSFER; t++) {
+        double c[3];
+        CHECK(o.m2l_r[t] == k, "vector %d has rank %d", t, o.m2l_r[t]);
+        kifmm_transfer_vector(t, d);
+        for (i = 0; i < 3; i++) c[i] = 2.0 * d[i];
+        kifmm__surface_at(o.surf, n, c, KIFMM_RADIUS_INNER, src);
+        kifmm__kernel_matrix(tgt, n, src, n, kt, n);
+        kifmm__dgemm(NULL, 1, 0, k, n, n, 1.0, o.m2l_u, n, kt, n, 0.0, tmp, k);
+        kifmm__dgemm(NULL, 0, 0, k, k, n, 1.0, tmp, k, o.m2l_u, n, 0.0, ct, k);
+        if (frob(k * k, ct, NULL) > cmax) cmax = frob(k * k, ct, NULL);
+        worst = fmax(worst, frob(k * k, ct, o.m2l_c + o.m2l_coff[t]));
+    }
+    printf("M2L fixed rank %d, p=%d (cores %s): worst ||C_t - U^T K_t U||_F %.2e of max ||C_t||\n", k, order,
+           o.m2l_orbits ? "by symmetry" : "formed", worst / cmax);
+    CHECK(worst <= 1e-12 * cmax, "p=%d rank %d: core off by %.2e", order, k, worst / cmax);
+    free(kt); free(tmp); free(ct); free(tgt); free(src);
+    kifmm_ops_free(&o);
+}
+
+/* The cores come from 16 orbits' by the cube's symmetries only when the cut of the basis keeps
+   every multiplet of equal singular values whole (test_m2l_basis checks the cores themselves):
+   kifmm__sym_invariant must fail some symmetry at a cut inside a multiplet (sigma_{j-1} = sigma_j
+   to rounding) and pass all 48 at a cut in a gap. The order-6 basis with tolerance 0 keeps all
+   n columns, so any leading j of them is a basis to try. */
+static void test_sym_check(void) {
+    kifmm_ops o;
+    int j, g, k0, lut[6 * 6 * 6], *pi, tried_split = 0, tried_whole = 0;
+    double *w;
+    CHECK(kifmm_ops_build(&o, NULL, NULL, 6, 0, 0.0, 1) == KIFMM_OK, "ops");
+    k0 = o.k;
+    CHECK(k0 == o.n, "tolerance 0 keeps %d of %d columns", k0, o.n);
+    pi = (int *)malloc(sizeof(int) * o.n);
+    w = (double *)malloc(sizeof(double) * (o.n + k0));
+    for (j = 2; j < 40; j++) {
+        double gap = o.sigma[j - 1] / o.sigma[j] - 1;
+        int fails = 0;
+        if (gap > 1e-10 && gap < 1e-2) continue;     /* neither a multiplet nor a clear gap */
+        o.k = j;
+        for (g = 0; g < 48; g++) {
+            kifmm__sym_perm(6, g, pi, lut);
+            fails += !kifmm__sym_invariant(&o, pi, w);
+        }
+        if (gap <= 1e-10) { tried_split++; CHECK(fails > 0, "cut %d inside a multiplet passed", j); }
+        else { tried_whole++; CHECK(fails == 0, "cut %d in a gap (%.2e) failed %d symmetries", j, gap, fails); }
+    }
+    o.k = k0;
+    printf("symmetry check: %d cuts inside multiplets caught, %d cuts in gaps passed\n", tried_split, tried_whole);
+    CHECK(tried_split >= 5 && tried_whole >= 5, "too few cuts tried: %d, %d", tried_split, tried_whole);
+    free(pi); free(w);
+    kifmm_ops_free(&o);
+}
+
 int main(int argc, char **argv) {
     size_t n = 6000, i;
     double *x, e, eg;
@@ -210,6 +276,9 @@ int main(int argc, char **argv) {
     tu_seed(3);
     /* quick (sanitizer builds): orders 4 and 6; the order-8 precompute under ASan takes minutes */
     for (l = 4; l <= (argc > 1 && strcmp(argv[1], "quick") == 0 ? 6 : 8); l += 2) test_m2l_basis(l);
+    test_sym_check();
+    test_m2l_fixed(6, 60);     /* the randomized basis fails the check in its last columns: formed */
+    test_m2l_fixed(4, 56);     /* rank n: an exact basis, dense cores rotated from the orbits' */
     x = tu_new_points(n, TU_PLUMMER);
     CHECK(kifmm_ops_build(&ops, NULL, NULL, ORDER, 0, 1e-7, 1) == KIFMM_OK, "ops");
     CHECK(kifmm_tree_build(&tree, NULL, x, n, x, n, 20, KIFMM_MAX_DEPTH, NULL) == KIFMM_OK, "tree");
