@@ -239,6 +239,30 @@ static void qr_case(kifmm__rng *g, const kifmm_blas *blas, int m, int n, int lda
     free(a); free(q); free(r);
 }
 
+/* R alone by groups (kifmm__la_tsqr_r, what the SVD of the tall shell matrix uses): the same R
+   as the direct QR up to the signs of its rows, a remainder group included (m not a multiple of
+   4n). (The recursion on the stacked R's needs them above 2^21 entries: the order-8 and -9 shell
+   matrices take it, in test_ops.) */
+static void tsqr_case(kifmm__rng *g, int m, int n, int lda) {
+    double *a = dalloc((size_t)lda * n), *b = dalloc((size_t)lda * n), *r = dalloc((size_t)n * n);
+    double *rt = dalloc((size_t)n * n), e = 0, nr;
+    char buf[120];
+    int i, j;
+    kifmm_status st;
+    randn(g, lda, n, a, lda);
+    memcpy(b, a, (size_t)lda * n * sizeof(double));
+    st = kifmm__qr(NULL, NULL, m, n, a, lda, r, n);
+    st = st == KIFMM_OK ? kifmm__la_tsqr_r(NULL, NULL, m, n, b, lda, rt, n) : st;
+    nr = fro(n, n, r, n);
+    for (i = 0; i < n; ++i) {
+        double sg = r[i + (size_t)i * n] * rt[i + (size_t)i * n] < 0 ? -1.0 : 1.0;
+        for (j = 0; j < n; ++j) e = fmax(e, fabs(rt[i + (size_t)j * n] - sg * r[i + (size_t)j * n]) / nr);
+    }
+    sprintf(buf, "tsqr %d x %d: R against the direct QR's, rows up to sign", m, n);
+    check(buf, st == KIFMM_OK ? e : 1, 1e-14);
+    free(a); free(b); free(r); free(rt);
+}
+
 static void test_qr(int bench) {
     kifmm__rng g;
     int calls = 0;
@@ -254,6 +278,9 @@ static void test_qr(int bench) {
     qr_case(&g, &hook, 200, 70, 200, "via hook");
     check("qr routes its GEMMs through the hook (0 = yes)", calls > 0 ? 0 : 1, 0);
     if (bench) qr_case(&g, NULL, 50000, 160, 50000, "bench");
+    tsqr_case(&g, 8 * 30, 30, 8 * 30 + 3);        /* two groups */
+    tsqr_case(&g, 1000, 23, 1000);              /* ten groups, the last with 80 more rows */
+    tsqr_case(&g, 64 * 40 * 4 + 7, 40, 64 * 40 * 4 + 7);   /* 64 groups */
 }
 
 /* ---- SVD --------------------------------------------------------------------------------- */
@@ -574,7 +601,7 @@ static void test_alloc_failure(void) {
     kifmm__rng_seed(&g, 61);
     randn(&g, M, N, a, M);
     dc.m = M; dc.n = N; dc.a = a;
-    for (which = 0; which < 4; ++which)
+    for (which = 0; which < 5; ++which)
         for (k = 1;; ++k) {
             fail_alloc f = {0, 0, 0};
             kifmm_allocator al;
@@ -585,12 +612,13 @@ static void test_alloc_failure(void) {
             if (which == 0) st = kifmm__qr(&al, NULL, M, N, w, M, NULL, 0);
             else if (which == 1) st = kifmm__svd(&al, NULL, N, M, a, N, u, N, s, v, M);
             else if (which == 2) st = kifmm__pinv(&al, NULL, M, N, a, M, 1e-12, u, v, &rank);
-            else st = kifmm__rsvd(&al, NULL, M, N, dense_apply, &dc, 10, 5, 2, 9, u, s);
+            else if (which == 3) st = kifmm__rsvd(&al, NULL, M, N, dense_apply, &dc, 10, 5, 2, 9, u, s);
+            else st = kifmm__la_tsqr_r(&al, NULL, M, 8, w, M, v, 8);     /* two groups of 32 rows */
             leaks += f.live != 0;
             if (f.count < k) { bad += st != KIFMM_OK; break; }   /* ran without hitting the failure */
             bad += st != KIFMM_ERR_OUT_OF_MEMORY;
         }
-    check("failing allocator: wrong status count (qr, svd, pinv, rsvd)", bad, 0);
+    check("failing allocator: wrong status count (qr, svd, pinv, rsvd, tsqr)", bad, 0);
     check("failing allocator: leaking runs", leaks, 0);
 }
 
