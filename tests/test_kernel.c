@@ -89,6 +89,27 @@ int main(void) {
         free(s); free(q); free(soa); free(p1); free(gs); free(p2); free(g2);
     }
 
+    {   /* the precompute's kernel matrices (kifmm__kernel_matrix, and the M2L blocks through the same
+           kifmm__inv_dist) against 1/(4 pi sqrt(r2)) entry by entry: 21 targets (a partial SIMD
+           block), one of them on a source (entry 0), distances 1e-3..1e3 */
+        enum { NT = 21, NS = 5 };
+        double t[3 * NT], src[3 * NS], km[NT * NS], kerr = 0;
+        int zero_ok = 1;
+        for (i = 0; i < 3 * NT; i++) t[i] = (tu_rand() - 0.5) * pow(10.0, 6 * tu_rand() - 3);
+        for (i = 0; i < 3 * NS; i++) src[i] = tu_rand() - 0.5;
+        for (i = 0; i < 3; i++) t[i * NT + 7] = src[i * NS + 2];      /* target 7 on source 2 */
+        kifmm__kernel_matrix(t, NT, src, NS, km, NT);
+        for (j = 0; j < NS; j++)
+            for (i = 0; i < NT; i++) {
+                double dx = t[i] - src[j], dy = t[NT + i] - src[NS + j], dz = t[2 * NT + i] - src[2 * NS + j];
+                double r2 = dx * dx + dy * dy + dz * dz, got = km[i + j * NT];
+                if (r2 == 0) { zero_ok &= got == 0; continue; }
+                kerr = fmax(kerr, fabs(got - KIFMM_INV_4PI / sqrt(r2)) * sqrt(r2) / KIFMM_INV_4PI);
+            }
+        printf("kernel matrix vs 1/(4 pi r), relative: %.2e; coincident entry 0: %s\n", kerr, zero_ok ? "yes" : "no");
+        CHECK(kerr <= 2 * DBL_EPSILON && zero_ok, "kernel matrix %.2e, zero %d", kerr, zero_ok);
+    }
+
     {   /* built-in GEMM (its micro-kernel is the ISA's) against a plain triple loop, all transposes,
            sizes off the register tiles */
         int dims[3][3] = {{37, 29, 131}, {8, 6, 1}, {67, 97, 70}}, d, ta, tb;
