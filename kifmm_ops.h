@@ -1442,15 +1442,221 @@ KIFMM_DEF void kifmm_ops_free(kifmm_ops *o) {
 
 #define KIFMM__OALLOC(o, p, count) KIFMM__HOLD(&(o)->alloc, &(o)->bytes, p, count)
 
+/* ---- parity sectors of the surface --------------------------------------------------------
+   The reflections x_a -> -x_a (a = 0, 1, 2) map a surface centred on the box onto itself, and the
+   matrices between two such surfaces (the check-to-equivalent K, F F^T of the shell) commute
+   with them. In the basis of even / odd combinations over each orbit of the reflections (a
+   Hadamard transform over its 1, 2, 4 or 8 points) such a matrix is block diagonal: one block
+   per parity class (odd in x? in y? in z?), about n/8 wide, so its SVD costs about 1/64 of the
+   whole one and its blocks' SVDs together give the same values and (mapped back) vectors.
+   Basis vector b (sector s holds b in [off[s], off[s+1])) has cnt[b] <= 8 entries idx, coef. */
+typedef struct kifmm__parity { int off[9], *cnt, *idx; double *coef; } kifmm__parity;
+
+/* lattice point (i p + j) p + l of the order-p grid -> its index on the surface, or -1 */
+static void kifmm__surface_lut(int p, int *lut) {
+    int i, j, l, m = 0;
+    for (i = 0; i < p; i++)
+        for (j = 0; j < p; j++)
+            for (l = 0; l < p; l++)
+                lut[(i * p + j) * p + l] =
+                    i == 0 || i == p - 1 || j == 0 || j == p - 1 || l == 0 || l == p - 1 ? m++ : -1;
+}
+
+/* par->cnt (n), idx and coef (8 n each) allocated by the caller; lut: p^3 ints of scratch */
+static void kifmm__parity_build(int p, int *lut, kifmm__parity *par) {
+    int sct, i, b = 0, h = p - 1;
+    kifmm__surface_lut(p, lut);
+    for (sct = 0; sct < 8; sct++) {
+        par->off[sct] = b;
+        for (i = 0; i < p * p * p; i++) {
+            int x[3], y[3], zero = 0, nz = 0, m = 0, s, a, e = 0;
+            if (lut[i] < 0) continue;
+            x[0] = i / (p * p); x[1] = i / p % p; x[2] = i % p;
+            for (a = 0; a < 3; a++) {
+                if (2 * x[a] > h) break;                    /* not the orbit's representative */
+                if (2 * x[a] == h) zero |= 1 << a;          /* on a mirror plane: even only */
+                else { nz |= 1 << a; m++; }
+            }
+            if (a < 3 || (sct & zero)) continue;
+            for (s = 0; s < 8; s++) {
+                int odd = 0;
+                if (s & ~nz) continue;
+                for (a = 0; a < 3; a++) {
+                    y[a] = (s >> a & 1) ? h - x[a] : x[a];
+                    odd ^= (sct & s) >> a & 1;
+                }
+                par->idx[8 * b + e] = lut[(y[0] * p + y[1]) * p + y[2]];
+                par->coef[8 * b + e] = (odd ? -1.0 : 1.0) / sqrt((double)(1 << m));
+                e++;
+            }
+            par->cnt[b++] = e;
+        }
+    }
+    par->off[8] = b;
+}
+
+/* y = B_s x, x of the sector's n_s coordinates, y (n) overwritten */
+static void kifmm__parity_expand(const kifmm__parity *par, int s, int n, const double *x, double *y) {
+    int r, e;
+    for (r = 0; r < n; r++) y[r] = 0.0;
+    for (r = par->off[s]; r < par->off[s + 1]; r++)
+        for (e = 0; e < par->cnt[r]; e++) y[par->idx[8 * r + e]] += par->coef[8 * r + e] * x[r - par->off[s]];
+}
+
+/* the order of the n values of all sectors, descending (ties by position: deterministic) */
+typedef struct kifmm__sv { double v; int at; } kifmm__sv;
+static int kifmm__sv_cmp(const void *a, const void *b) {
+    const kifmm__sv *x = (const kifmm__sv *)a, *y = (const kifmm__sv *)b;
+    if (x->v != y->v) return x->v < y->v ? 1 : -1;
+    return x->at - y->at;
+}
+
+/* pinv of the n x n K (ld ldk) that commutes with the reflections, as kifmm__pinv (the same
+   x1 = V S^+, x2 = U^T, values cut at rcond * s_0) from the SVDs of its 8 parity blocks */
+static kifmm_status kifmm__pinv_parity(const kifmm_allocator *al, const kifmm_blas *blas, int n, const double *k,
+                                       int ldk, const kifmm__parity *par, double rcond, double *x1, double *x2,
+                                       int *rank) {
+    size_t nn = 0, bytes;
+    int s, r, c, e, f, j;
+    double *a, *ub, *vb, *vals, *col;
+    kifmm__sv *ord;
+    kifmm_status st = KIFMM_OK;
+    for (s = 0; s < 8; s++) nn += (size_t)(par->off[s + 1] - par->off[s]) * (par->off[s + 1] - par->off[s]);
+    bytes = (3 * nn + 2 * (size_t)n) * sizeof(double) + (size_t)n * sizeof(kifmm__sv);
+    a = (double *)kifmm__alloc(al, bytes);
+    if (!a) return KIFMM_ERR_OUT_OF_MEMORY;
+    ub = a + nn; vb = ub + nn; vals = vb + nn; col = vals + n; ord = (kifmm__sv *)(col + n);
+    for (s = 0, nn = 0; s < 8 && st == KIFMM_OK; s++) {   /* block s: B_s^T K B_s, then its SVD */
+        int o = par->off[s], ns = par->off[s + 1] - o;
+        double *as = a + nn;
+        for (c = 0; c < ns; c++)
+            for (r = 0; r < ns; r++) {
+                double v = 0.0;
+                for (e = 0; e < par->cnt[o + r]; e++)
+                    for (f = 0; f < par->cnt[o + c]; f++)
+                        v += par->coef[8 * (o + r) + e] * par->coef[8 * (o + c) + f] *
+                             k[par->idx[8 * (o + r) + e] + (size_t)par->idx[8 * (o + c) + f] * ldk];
+                as[r + (size_t)c * ns] = v;
+            }
+        if (ns > 0) st = kifmm__svd(al, blas, ns, ns, as, ns, ub + nn, ns, vals + o, vb + nn, ns);
+        nn += (size_t)ns * ns;
+    }
+    *rank = 0;
+    if (st == KIFMM_OK) {
+        for (j = 0; j < n; j++) { ord[j].v = vals[j]; ord[j].at = j; }
+        qsort(ord, (size_t)n, sizeof *ord, kifmm__sv_cmp);
+        for (j = 0; j < n && ord[j].v > 0.0 && ord[j].v > rcond * ord[0].v; j++) {}
+        *rank = j;
+        for (j = 0; j < *rank; j++) {          /* x1 column j = B_s v / s, x2 row j = (B_s u)^T */
+            int at = ord[j].at, o;
+            for (s = 0, nn = 0; at >= par->off[s + 1]; s++)
+                nn += (size_t)(par->off[s + 1] - par->off[s]) * (par->off[s + 1] - par->off[s]);
+            o = par->off[s];
+            c = at - o;
+            kifmm__parity_expand(par, s, n, vb + nn + (size_t)c * (par->off[s + 1] - o), x1 + (size_t)j * n);
+            for (r = 0; r < n; r++) x1[r + (size_t)j * n] /= ord[j].v;
+            kifmm__parity_expand(par, s, n, ub + nn + (size_t)c * (par->off[s + 1] - o), col);
+            for (r = 0; r < n; r++) x2[j + (size_t)r * *rank] = col[r];
+        }
+    }
+    kifmm__free(al, a, bytes);
+    return st;
+}
+
+#define KIFMM__SHELL_BYTES ((size_t)512 << 20)   /* of F^T B in memory at once */
+
+/* the end of the group of sectors from s0 on whose F^T B_s (mt rows) fit together: one at least */
+static int kifmm__sector_group(const kifmm__parity *par, int s0, size_t mt) {
+    int s1 = s0 + 1;
+    while (s1 < 8 && (size_t)(par->off[s1 + 1] - par->off[s0]) * mt * sizeof(double) <= KIFMM__SHELL_BYTES) s1++;
+    return s1;
+}
+
+/* The shell basis by sector: F^T B_s (98 n x n_s) straight from the kernel blocks (K_t^T B_s,
+   8 n n_s per block), the tall SVD of each (right vectors V_s: the left ones of B_s^T F), then all
+   values sorted and the top vectors mapped back, u_j = B_s v. The 8 tall factorisations are 1/8 of
+   the whole one's flops. Sectors go in groups of at most KIFMM__SHELL_BYTES of F^T B (all at once
+   up to p = 12; at p = 16 one sector is 179 MB), the blocks regenerated for each group. */
+static kifmm_status kifmm__basis_parity(kifmm_ops *o, const kifmm_blas *blas, const int *shell, int ns,
+                                        const kifmm__parity *par, double *u) {
+    int n = o->n, s, s0, s1, j, r, nthr = 1;
+    size_t mt = (size_t)ns * n, nn = 0, bytes, fbytes, kbytes, off[9];
+    double *vs, *vals, *ftb, *kb;
+    kifmm__sv *ord;
+    kifmm_status st = KIFMM_OK;
+#ifdef _OPENMP
+    nthr = omp_get_max_threads();
+#endif
+    for (s = 0; s < 8; s++) {
+        int w = par->off[s + 1] - par->off[s];
+        off[s] = nn;
+        nn += (size_t)w * w;
+    }
+    off[8] = nn;
+    for (s = 0, j = 0; s < 8; s = s1) {         /* the widest group */
+        s1 = kifmm__sector_group(par, s, mt);
+        j = par->off[s1] - par->off[s] > j ? par->off[s1] - par->off[s] : j;
+    }
+    bytes = (nn + (size_t)n) * sizeof(double) + (size_t)n * sizeof(kifmm__sv);
+    fbytes = (size_t)j * mt * sizeof(double);
+    kbytes = (size_t)nthr * n * n * sizeof(double);
+    vs = (double *)kifmm__alloc(&o->alloc, bytes);
+    ftb = (double *)kifmm__alloc(&o->alloc, fbytes);
+    kb = (double *)kifmm__alloc(&o->alloc, kbytes);
+    if (!vs || !ftb || !kb) { st = KIFMM_ERR_OUT_OF_MEMORY; goto done; }
+    vals = vs + nn; ord = (kifmm__sv *)(vals + n);
+    for (s0 = 0; s0 < 8 && st == KIFMM_OK; s0 = s1) {
+        int b0;
+        ptrdiff_t c;
+        s1 = kifmm__sector_group(par, s0, mt);
+        b0 = par->off[s0];
+        KIFMM__OMP(omp parallel for schedule(dynamic, 1))
+        for (c = 0; c < ns; c++) {
+            double *kt = kb + (size_t)kifmm__thread() * n * n;
+            int dc[3], b, e;
+            kifmm_transfer_vector(shell[c], dc);
+            kifmm__m2l_block(o->surf, n, dc, 1, kt, (size_t)n);       /* K_t^T */
+            for (b = b0; b < par->off[s1]; b++) {                   /* rows c n.. of F^T B */
+                double *y = ftb + (size_t)c * n + (size_t)(b - b0) * mt;
+                memset(y, 0, (size_t)n * sizeof *y);
+                for (e = 0; e < par->cnt[b]; e++) kifmm__la_axpy(n, par->coef[8 * b + e], kt + (size_t)par->idx[8 * b + e] * n, y);
+            }
+        }
+        for (s = s0; s < s1 && st == KIFMM_OK; s++) {
+            int w = par->off[s + 1] - par->off[s];
+            if (w > 0)
+                st = kifmm__la_svd_tall(&o->alloc, blas, (int)mt, w, ftb + (size_t)(par->off[s] - b0) * mt, (int)mt,
+                                        NULL, 0, vals + par->off[s], vs + off[s], w);
+        }
+    }
+    if (st == KIFMM_OK) {
+        for (j = 0; j < n; j++) { ord[j].v = vals[j]; ord[j].at = j; }
+        qsort(ord, (size_t)n, sizeof *ord, kifmm__sv_cmp);
+        for (j = 0; j < n; j++) {
+            int at = ord[j].at;
+            for (s = 0; at >= par->off[s + 1]; s++) {}
+            r = at - par->off[s];
+            o->sigma[j] = ord[j].v;
+            kifmm__parity_expand(par, s, n, vs + off[s] + (size_t)r * (par->off[s + 1] - par->off[s]), u + (size_t)j * n);
+        }
+    }
+done:
+    kifmm__free(&o->alloc, vs, bytes);
+    kifmm__free(&o->alloc, ftb, fbytes);
+    kifmm__free(&o->alloc, kb, kbytes);
+    return st;
+}
+
 /* check-to-equivalent factors, M2M and L2L on the unit box */
-static kifmm_status kifmm__ops_translations(kifmm_ops *o, const kifmm_blas *blas, double *kbuf, double *tmp) {
+static kifmm_status kifmm__ops_translations(kifmm_ops *o, const kifmm_blas *blas, const kifmm__parity *par,
+                                            double *kbuf, double *tmp) {
     int n = o->n, r, oct;
     double *s2 = tmp + (size_t)n * n, *s1 = s2 + 3 * (size_t)n, zero[3] = {0, 0, 0};
     kifmm_status st;
     kifmm__surface_at(o->surf, n, zero, KIFMM_RADIUS_OUTER, s2);      /* upward check */
     kifmm__surface_at(o->surf, n, zero, KIFMM_RADIUS_INNER, s1);      /* upward equivalent */
     kifmm__kernel_matrix(s2, n, s1, n, kbuf, n);
-    st = kifmm__pinv(&o->alloc, blas, n, n, kbuf, n, KIFMM__C2E_RCOND, o->c2e_v, o->c2e_u, &o->c2e_rank);
+    st = kifmm__pinv_parity(&o->alloc, blas, n, kbuf, n, par, KIFMM__C2E_RCOND, o->c2e_v, o->c2e_u, &o->c2e_rank);
     if (st != KIFMM_OK) return st;
     r = o->c2e_rank;
     for (oct = 0; oct < 8; oct++) {
@@ -1480,35 +1686,19 @@ static kifmm_status kifmm__ops_translations(kifmm_ops *o, const kifmm_blas *blas
    allows, already in the range of the shell's blocks. Measured on 10^5 points, p = 4, 6, 8, 9:
    errors equal to those of the 316-vector basis to 3 digits (ranks +0..5), for a 3.2x smaller QR
    and F^T of 98 n^2 doubles (117 MB at p = 9) instead of 316 n^2 plus its transpose. */
-#define KIFMM__SHELL_BYTES ((size_t)512 << 20)   /* larger: randomized SVD over chunks of F */
 #define KIFMM__CORE_CHUNK 32                     /* transfer vectors per core GEMM */
 
-static kifmm_status kifmm__ops_basis(kifmm_ops *o, const kifmm_blas *blas, int k, uint64_t seed, double *u,
-                                     double *fatbuf, int chunk) {
+static kifmm_status kifmm__ops_basis(kifmm_ops *o, const kifmm_blas *blas, const kifmm__parity *par, int k,
+                                     uint64_t seed, double *u, double *fatbuf, int chunk) {
     int n = o->n, shell[KIFMM_NUM_TRANSFER], ns = 0, t, d[3];
     kifmm__fat f;
     for (t = 0; t < KIFMM_NUM_TRANSFER; t++) {
         kifmm_transfer_vector(t, d);
         if (abs(d[0]) <= 2 && abs(d[1]) <= 2 && abs(d[2]) <= 2) shell[ns++] = t;
     }
-    if (k == n && (size_t)ns * n * n * sizeof(double) <= KIFMM__SHELL_BYTES) {
-        /* every direction wanted: the SVD of the tall F^T itself, whose right singular vectors are
-           the left ones of F (a random range finder would only rotate the identity) */
-        size_t mt = (size_t)ns * n, bytes = mt * n * sizeof(double);
-        double *ft = (double *)kifmm__alloc(&o->alloc, bytes);
-        kifmm_status st;
-        ptrdiff_t c;
-        if (!ft) return KIFMM_ERR_OUT_OF_MEMORY;
-        KIFMM__OMP(omp parallel for schedule(dynamic, 1))
-        for (c = 0; c < ns; c++) {
-            int dc[3];
-            kifmm_transfer_vector(shell[c], dc);
-            kifmm__m2l_block(o->surf, n, dc, 1, ft + (size_t)c * n, mt);
-        }
-        st = kifmm__la_svd_tall(&o->alloc, blas, (int)mt, n, ft, (int)mt, NULL, 0, o->sigma, u, n);
-        kifmm__free(&o->alloc, ft, bytes);
-        return st;
-    }
+    if (k == n)   /* every direction wanted: the SVD of the tall F^T itself, by parity sector (a
+                     random range finder would only rotate the identity) */
+        return kifmm__basis_parity(o, blas, shell, ns, par, u);
     /* a fixed rank gets oversampling and a power iteration */
     f.surf = o->surf; f.tv = shell; f.n = n; f.count = ns; f.chunk = chunk; f.cached_from = -1;
     f.buf = fatbuf; f.blas = blas;
@@ -1692,12 +1882,8 @@ static int kifmm__sym_split(const int d[3], int rep[3]) {
 /* pi[i] = the index of g s_i on the order-p surface (lut: p^3 ints of scratch) */
 static void kifmm__sym_perm(int p, int g, int *pi, int *lut) {
     const int *axis = kifmm__perm3[g / 8];
-    int i, j, l, m = 0, x[3], y[3], b;
-    for (i = 0; i < p * p * p; i++) lut[i] = -1;
-    for (i = 0; i < p; i++)
-        for (j = 0; j < p; j++)
-            for (l = 0; l < p; l++)
-                if (i == 0 || i == p - 1 || j == 0 || j == p - 1 || l == 0 || l == p - 1) lut[(i * p + j) * p + l] = m++;
+    int i, x[3], y[3], b;
+    kifmm__surface_lut(p, lut);
     for (i = 0; i < p * p * p; i++) {
         if (lut[i] < 0) continue;
         x[0] = i / (p * p); x[1] = i / p % p; x[2] = i % p;
@@ -1778,8 +1964,8 @@ static void kifmm__m2l_from_orbits(kifmm_ops *o, const kifmm_blas *blas, const i
 
 /* M2L: the basis, its rank from the tolerance, the cores C_t = U^T K_t U, each recompressed; by
    symmetry from 16 orbit cores when U allows it, else all 158 formed */
-static kifmm_status kifmm__ops_m2l(kifmm_ops *o, const kifmm_blas *blas, int m2l_rank, double tol,
-                                   uint64_t seed, double *u, double *fatbuf, int chunk) {
+static kifmm_status kifmm__ops_m2l(kifmm_ops *o, const kifmm_blas *blas, const kifmm__parity *par, int m2l_rank,
+                                   double tol, uint64_t seed, double *u, double *fatbuf, int chunk) {
     enum { HALF = KIFMM_NUM_TRANSFER / 2 };
     int n = o->n, p = o->order, k, t, g, nrep = 0, ncore, nthr = 1, sym = 1;
     int half_tv[HALF], rep_tv[HALF], rep_of[HALF], g_of[HALF], used[KIFMM__NSYM], rr[HALF], r[HALF];
@@ -1789,7 +1975,7 @@ static kifmm_status kifmm__ops_m2l(kifmm_ops *o, const kifmm_blas *blas, int m2l
     kifmm_blas local;
     kifmm_status st;
     k = m2l_rank > 0 ? (m2l_rank < n ? m2l_rank : n) : n;
-    st = kifmm__ops_basis(o, blas, k, seed, u, fatbuf, chunk);
+    st = kifmm__ops_basis(o, blas, par, k, seed, u, fatbuf, chunk);
     if (st != KIFMM_OK) return st;
     o->nsigma = k;
     if (m2l_rank <= 0) {
@@ -1892,11 +2078,13 @@ done:
 
 KIFMM_DEF kifmm_status kifmm_ops_build(kifmm_ops *o, const kifmm_allocator *alloc, const kifmm_blas *blas,
                                        int order, int m2l_rank, double m2l_tol, uint64_t seed) {
-    int n, chunk;
-    size_t nn = 0, fatn = 0, tmpn = 0;
+    int n, chunk, *lut = NULL;
+    size_t nn = 0, fatn = 0, tmpn = 0, pbytes = 0, lutn = (size_t)order * order * order;
     double *kbuf = NULL, *tmp = NULL, *fat = NULL, *u = NULL;
+    kifmm__parity par;
     kifmm_status st = KIFMM_ERR_OUT_OF_MEMORY;
     memset(o, 0, sizeof *o);
+    memset(&par, 0, sizeof par);
     if (order < 2 || order > 16 || m2l_rank < 0 || !(m2l_tol >= 0)) return KIFMM_ERR_INVALID_ARGUMENT;
     if (alloc) o->alloc = *alloc;
     o->order = order;
@@ -1918,10 +2106,18 @@ KIFMM_DEF kifmm_status kifmm_ops_build(kifmm_ops *o, const kifmm_allocator *allo
     chunk = chunk < 1 ? 1 : chunk > KIFMM__CORE_CHUNK ? KIFMM__CORE_CHUNK : chunk;
     fatn = (size_t)chunk * nn;
     fat = (double *)kifmm__alloc(&o->alloc, fatn * sizeof *fat);
-    if (!kbuf || !tmp || !u || !fat) goto oom;
-    st = kifmm__ops_translations(o, blas, kbuf, tmp);
-    if (st == KIFMM_OK) st = kifmm__ops_m2l(o, blas, m2l_rank, m2l_tol, seed, u, fat, chunk);
+    pbytes = (size_t)n * (9 * sizeof(int) + 8 * sizeof(double));      /* cnt, idx, coef */
+    par.coef = (double *)kifmm__alloc(&o->alloc, pbytes);
+    lut = (int *)kifmm__alloc(&o->alloc, lutn * sizeof *lut);
+    if (!kbuf || !tmp || !u || !fat || !par.coef || !lut) goto oom;
+    par.cnt = (int *)(par.coef + 8 * (size_t)n);
+    par.idx = par.cnt + n;
+    kifmm__parity_build(order, lut, &par);
+    st = kifmm__ops_translations(o, blas, &par, kbuf, tmp);
+    if (st == KIFMM_OK) st = kifmm__ops_m2l(o, blas, &par, m2l_rank, m2l_tol, seed, u, fat, chunk);
 oom:
+    kifmm__free(&o->alloc, par.coef, pbytes);
+    kifmm__free(&o->alloc, lut, lutn * sizeof *lut);
     kifmm__free(&o->alloc, kbuf, nn * sizeof *kbuf);
     kifmm__free(&o->alloc, tmp, tmpn * sizeof *tmp);
     kifmm__free(&o->alloc, u, nn * sizeof *u);

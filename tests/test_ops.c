@@ -204,6 +204,80 @@ static void test_m2l_basis(int order) {
     kifmm_ops_free(&o);
 }
 
+/* The parity basis (kifmm__parity_build): orthonormal, each vector even or odd under each
+   reflection as its sector says, a matrix that commutes with the reflections (the check-to-
+   equivalent K) block diagonal in it, and the pseudo-inverse from K's 8 blocks as good as the one
+   from its whole SVD: ||K X K - K|| at rounding for both, and the same rank. */
+static void test_parity(int p) {
+    int n = kifmm_surface_size(p), *lut = (int *)malloc(sizeof(int) * p * p * p), i, j, s, a, r1 = 0, r2 = 0;
+    double *surf = (double *)malloc(sizeof(double) * 3 * n), *b = (double *)malloc(sizeof(double) * n * n);
+    double *k = (double *)malloc(sizeof(double) * n * n), *t = (double *)malloc(sizeof(double) * n * n);
+    double *x1 = (double *)malloc(sizeof(double) * n * n), *x2 = (double *)malloc(sizeof(double) * n * n);
+    double *chk = (double *)malloc(sizeof(double) * 3 * n), *eqv = (double *)malloc(sizeof(double) * 3 * n);
+    double zero[3] = {0, 0, 0}, orth = 0, par_err = 0, off = 0, kmax = 0, res[2];
+    kifmm__parity par;
+    par.coef = (double *)malloc(sizeof(double) * 8 * n);
+    par.cnt = (int *)malloc(sizeof(int) * n);
+    par.idx = (int *)malloc(sizeof(int) * 8 * n);
+    kifmm__surface(p, surf);
+    kifmm__parity_build(p, lut, &par);
+    CHECK(par.off[8] == n, "p=%d: %d basis vectors for %d points", p, par.off[8], n);
+    for (s = 0; s < 8; s++) {
+        double *e = (double *)calloc((size_t)(par.off[s + 1] - par.off[s] + 1), sizeof(double));
+        for (j = par.off[s]; j < par.off[s + 1]; j++) {
+            e[j - par.off[s]] = 1;
+            kifmm__parity_expand(&par, s, n, e, b + (size_t)j * n);
+            e[j - par.off[s]] = 0;
+            for (a = 0; a < 3; a++)        /* v(reflected point) = -+ v(point) */
+                for (i = 0; i < n; i++) {
+                    int m;
+                    for (m = 0; m < n; m++) {   /* the reflected point (lattice values: within 1e-12) */
+                        int c, same = 1;
+                        for (c = 0; c < 3; c++) same &= fabs(surf[c * n + m] - (c == a ? -1 : 1) * surf[c * n + i]) < 1e-12;
+                        if (same) break;
+                    }
+                    if (m == n) { par_err = 1e300; continue; }
+                    par_err = fmax(par_err, fabs(b[m + (size_t)j * n] - ((s >> a & 1) ? -1 : 1) * b[i + (size_t)j * n]));
+                }
+        }
+        free(e);
+    }
+    kifmm__dgemm(NULL, 1, 0, n, n, n, 1.0, b, n, b, n, 0.0, t, n);
+    for (j = 0; j < n; j++)
+        for (i = 0; i < n; i++) orth = fmax(orth, fabs(t[i + (size_t)j * n] - (i == j)));
+    kifmm__surface_at(surf, n, zero, KIFMM_RADIUS_OUTER, chk);
+    kifmm__surface_at(surf, n, zero, KIFMM_RADIUS_INNER, eqv);
+    kifmm__kernel_matrix(chk, n, eqv, n, k, n);
+    kifmm__dgemm(NULL, 1, 0, n, n, n, 1.0, b, n, k, n, 0.0, t, n);       /* B^T K B, off its blocks */
+    kifmm__dgemm(NULL, 0, 0, n, n, n, 1.0, t, n, b, n, 0.0, x1, n);
+    for (j = 0; j < n; j++)
+        for (i = 0; i < n; i++) {
+            int si = 0, sj = 0;
+            while (i >= par.off[si + 1]) si++;
+            while (j >= par.off[sj + 1]) sj++;
+            if (si != sj) off = fmax(off, fabs(x1[i + (size_t)j * n]));
+            kmax = fmax(kmax, fabs(k[i + (size_t)j * n]));
+        }
+    for (a = 0; a < 2; a++) {                   /* ||K X K - K|| / ||K||, X = x1 x2 */
+        double e = 0, nk = 0;
+        int *rk = a ? &r2 : &r1;
+        if (a) CHECK(kifmm__pinv(NULL, NULL, n, n, k, n, KIFMM__C2E_RCOND, x1, x2, rk) == KIFMM_OK, "pinv");
+        else CHECK(kifmm__pinv_parity(NULL, NULL, n, k, n, &par, KIFMM__C2E_RCOND, x1, x2, rk) == KIFMM_OK, "pinv_parity");
+        kifmm__dgemm(NULL, 0, 0, n, *rk, n, 1.0, k, n, x1, n, 0.0, t, n);         /* K x1 */
+        kifmm__dgemm(NULL, 0, 0, *rk, n, n, 1.0, x2, *rk, k, n, 0.0, b, *rk);     /* x2 K */
+        kifmm__dgemm(NULL, 0, 0, n, n, *rk, 1.0, t, n, b, *rk, 0.0, x1, n);
+        for (i = 0; i < n * n; i++) { e += (x1[i] - k[i]) * (x1[i] - k[i]); nk += k[i] * k[i]; }
+        res[a] = sqrt(e / nk);
+    }
+    printf("parity basis p=%d: sectors %d..%d wide, ||B^T B - I|| %.1e, parity %.1e, K off its blocks %.1e; "
+           "||KXK - K||/||K|| %.1e (blocks, rank %d) %.1e (whole, rank %d)\n", p, par.off[1] - par.off[0],
+           par.off[8] - par.off[7], orth, par_err, off / kmax, res[0], r1, res[1], r2);
+    CHECK(orth <= 1e-15 && par_err == 0 && off <= 1e-15 * kmax, "p=%d parity basis", p);
+    CHECK(res[0] <= 1e-13 && res[0] <= 4 * res[1] + 1e-15 && abs(r1 - r2) <= 1, "p=%d pinv by blocks", p);
+    free(lut); free(surf); free(b); free(k); free(t); free(x1); free(x2); free(chk); free(eqv);
+    free(par.coef); free(par.cnt); free(par.idx);
+}
+
 /* A fixed rank (config.m2l_rank): the basis from the randomized SVD, the cores dense, each equal
    to U^T K_t U to rounding (formed, or rotated from its orbit's when the basis allows it). */
 static void test_m2l_fixed(int order, int rank) {
@@ -277,6 +351,8 @@ int main(int argc, char **argv) {
     /* quick (sanitizer builds): orders 4 and 6; the order-8 precompute under ASan takes minutes */
     for (l = 4; l <= (argc > 1 && strcmp(argv[1], "quick") == 0 ? 6 : 8); l += 2) test_m2l_basis(l);
     test_sym_check();
+    test_parity(5);             /* odd order: points on the mirror planes, even-only orbits */
+    test_parity(8);
     test_m2l_fixed(6, 60);     /* the randomized basis fails the check in its last columns: formed */
     test_m2l_fixed(4, 56);     /* rank n: an exact basis, dense cores rotated from the orbits' */
     x = tu_new_points(n, TU_PLUMMER);
