@@ -760,7 +760,7 @@ static int kifmm__la_jblock(int n, double *w, int ldw, double *v, int ldv, doubl
                             int i0, int i1, int j0, int j1, int inner) {
     int nrot = 0, p, q;
 #define KIFMM__JROT(p, q)                                                                       \
-    if (nrm[p] >= tiny || nrm[q] >= tiny) nrot += kifmm__la_jrot(n, w, ldw, v, ldv, nrm, p, q, tol)
+    if (nrm[p] >= tiny && nrm[q] >= tiny) nrot += kifmm__la_jrot(n, w, ldw, v, ldv, nrm, p, q, tol)
     if (inner) {
         for (p = i0; p < i1; ++p)
             for (q = p + 1; q < i1; ++q) { KIFMM__JROT(p, q); }
@@ -779,10 +779,12 @@ static int kifmm__la_jblock(int n, double *w, int ldw, double *v, int ldv, doubl
    (run in parallel), each worked through serially: 15 barriers a sweep instead of one per pair
    round (n - 1), so a loaded machine stalls the threads 25x less often, and a block pair's
    columns stay in cache. The order does not depend on the thread count. Converged when a sweep
-   rotates nothing under the relative test |w_p.w_q| <= sqrt(n) eps |w_p| |w_q|. Two columns both
-   under eps times the largest are left alone: their products underflow towards the denormals
-   (an exactly rank-1 matrix never converged), and together they hide no singular value above
-   sqrt(n) eps s_max, which kifmm__la_svd_tall treats as zero. */
+   rotates nothing under the relative test |w_p.w_q| <= sqrt(n) eps |w_p| |w_q|. A column under
+   eps times the largest is not rotated at all: among themselves such columns' products sink
+   towards the denormals (an exactly rank-1 matrix never converged), and a column just above that
+   level, rotated against many of them that are not orthogonal to each other, was pushed back and
+   forth for 80 sweeps (rank-deficient sketches of the order-13..16 cores). Together they hide no
+   singular value above sqrt(n) eps s_max, which kifmm__la_svd_tall treats as zero. */
 #define KIFMM__LA_JACOBI_BLOCKS 16
 static kifmm_status kifmm__la_jacobi(int n, double *w, int ldw, double *v, int ldv, double *nrm) {
     const int nb = KIFMM__LA_JACOBI_BLOCKS;

@@ -6,8 +6,10 @@
 #include "testutil.h"
 
 /* the targets of the issue, interpolated in between (potential, gradient) */
-static const double target_pot[11] = {0, 0, 0, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 5e-7, 1e-7, 1e-8};
-static const double target_grad[11] = {0, 0, 0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 5e-6, 1e-6, 1e-7};
+/* (order 13: the precompute of orders 13-16 stopped with KIFMM_ERR_NUMERICAL before 2026-11-21;
+   16, which takes 20 s here, was checked by hand: 5e-14 / 6e-13 on the cube) */
+static const double target_pot[14] = {0, 0, 0, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 5e-7, 1e-7, 1e-8, 0, 0, 5e-11};
+static const double target_grad[14] = {0, 0, 0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 5e-6, 1e-6, 1e-7, 0, 0, 5e-10};
 
 static void rel_errors(const double *pot, const double *ref, const double *grad, const double *refg, size_t n,
                        double *ep, double *eg) {
@@ -72,9 +74,10 @@ static void test_orders(void) {
     make_problem(&two[0], TU_CUBE, 1, 0, 1);
     make_problem(&two[1], TU_CUBE, 2, 0, 1);
     make_problem(&two[2], TU_CUBE, 7, 0, 1);
-    for (order = 3; order <= 10; order++) {
+    for (order = 3; order <= 13; order++) {
         kifmm *f = NULL;
         if (quick && order != 3 && order != 4 && order != 6) continue;
+        if (order > 10 && order != 13) continue;
         kifmm_config c;
         kifmm_stats s;
         memset(&c, 0, sizeof c);

@@ -369,6 +369,30 @@ static void test_svd(void) {
         for (i = 0; i < r; ++i) s0[i] = i < 2 * r / 3 ? 2 * r / 3 - i : 0.0;
         svd_case(&g, m, n, s0, "rank-deficient");
     }
+    {   /* rank 40 of 192 (weights 1..1e-12) over noise at 1e-17, like the randomized sketches of
+           the order-13..16 cores: the Jacobi kept rotating a column just above eps |w|_max against
+           the noise columns and gave up after 80 sweeps (13 of 20 such seeds failed) */
+        enum { NJ = 192, RJ = 40 };
+        double *aj = dalloc((size_t)NJ * NJ), *uj = dalloc((size_t)NJ * NJ), *vj = dalloc((size_t)NJ * NJ);
+        double sj[NJ], x[NJ], y[NJ], worst = 0;
+        int seed, bad = 0, k, jj, ii;
+        for (seed = 0; seed < 6; ++seed) {
+            kifmm__rng gj;
+            kifmm__rng_seed(&gj, 100 + seed);
+            for (ii = 0; ii < NJ * NJ; ++ii) aj[ii] = 1e-17 * kifmm__rng_normal(&gj);
+            for (k = 0; k < RJ; ++k) {
+                double wk = pow(10.0, -12.0 * k / RJ);
+                for (ii = 0; ii < NJ; ++ii) { x[ii] = kifmm__rng_normal(&gj); y[ii] = kifmm__rng_normal(&gj); }
+                for (jj = 0; jj < NJ; ++jj)
+                    for (ii = 0; ii < NJ; ++ii) aj[ii + jj * NJ] += wk * x[ii] * y[jj] / NJ;
+            }
+            if (kifmm__svd(NULL, NULL, NJ, NJ, aj, NJ, uj, NJ, sj, vj, NJ) != KIFMM_OK) { bad++; continue; }
+            worst = fmax(worst, recon_err(NJ, NJ, NJ, aj, NJ, uj, NJ, sj, vj, NJ));
+        }
+        check("svd rank 40 of 192 over noise: seeds not converged", bad, 0);
+        check("svd rank 40 of 192 over noise: ||A - U S V^T|| / ||A||", worst, 3e-14);
+        free(aj); free(uj); free(vj);
+    }
     {   /* exact zero columns: the completed basis must stay orthonormal */
         double a[6 * 4] = {0}, u[24], v[16], s[4];
         a[0] = 3; a[6 + 1] = 2;
