@@ -447,18 +447,71 @@ static size_t kifmm__root_cube(const double *s, size_t ns, const double *t, size
     return (size_t)-1;
 }
 
+/* kifmm__radix_sort over nthr threads: each counts and scatters its own contiguous part, the
+   offsets laid out digit by digit and thread by thread, so the result is the same stable order
+   for any thread count. cnt: nthr * 2048 scratch. Two 10^6-point sorts were 0.1 of the 0.13-0.2 s
+   of tree + lists (depth 4) on one thread. */
+static kifmm__kv *kifmm__radix_sort_par(kifmm__kv *a, kifmm__kv *tmp, size_t n, int bits, size_t *cnt, int nthr) {
+    enum { R = 11, NB = 1 << R };
+    int shift, skip = 0;
+    for (shift = 0; shift < bits; shift += R) {
+        KIFMM__OMP(omp parallel num_threads(nthr))
+        {
+            int me = 0, d, th;
+            size_t i, lo, hi, *c;
+#ifdef _OPENMP
+            me = omp_get_thread_num();
+#endif
+            lo = n / (size_t)nthr * (size_t)me + (n % (size_t)nthr < (size_t)me ? n % (size_t)nthr : (size_t)me);
+            hi = lo + n / (size_t)nthr + ((size_t)me < n % (size_t)nthr);
+            c = cnt + (size_t)me * NB;
+            memset(c, 0, NB * sizeof *c);
+            for (i = lo; i < hi; i++) c[(a[i].key >> shift) & (NB - 1)]++;
+            KIFMM__OMP(omp barrier)
+            KIFMM__OMP(omp single)
+            {
+                size_t sum = 0;
+                skip = 0;
+                for (d = 0; d < NB; d++) {
+                    size_t total = 0;
+                    for (th = 0; th < nthr; th++) {
+                        size_t v = cnt[(size_t)th * NB + d];
+                        cnt[(size_t)th * NB + d] = sum;
+                        sum += v;
+                        total += v;
+                    }
+                    if (total == n) skip = 1;      /* one digit everywhere: nothing to reorder */
+                }
+            }
+            if (!skip)
+                for (i = lo; i < hi; i++) tmp[c[(a[i].key >> shift) & (NB - 1)]++] = a[i];
+        }
+        if (!skip) { kifmm__kv *t = a; a = tmp; tmp = t; }
+    }
+    return a;
+}
+
 /* sort points by finest-level Morton index; writes SoA coordinates and the permutation */
 static int kifmm__sort_points(kifmm_tree *t, const double *p, size_t n, double *xyz, size_t *perm,
                               uint64_t *mort) {
     kifmm__kv *a = NULL, *b = NULL, *s;
     double scale = (double)((uint64_t)1 << KIFMM_MAX_DEPTH) / (2 * t->half_width);
     double lim = (double)(((uint64_t)1 << KIFMM_MAX_DEPTH) - 1);
-    size_t bytes = (n ? n : 1) * sizeof(kifmm__kv);
+    size_t bytes = (n ? n : 1) * sizeof(kifmm__kv), *cnt = NULL, cbytes;
     ptrdiff_t i;
+    int nthr = 1;
     if (n == 0) return 1;
+#ifdef _OPENMP
+    nthr = n >= 65536 ? omp_get_max_threads() : 1;    /* below, a thread team costs more than it saves */
+#endif
+    cbytes = (size_t)nthr * 2048 * sizeof *cnt;
     a = (kifmm__kv *)kifmm__alloc(&t->alloc, bytes);
     b = (kifmm__kv *)kifmm__alloc(&t->alloc, bytes);
-    if (!a || !b) { kifmm__free(&t->alloc, a, bytes); kifmm__free(&t->alloc, b, bytes); return 0; }
+    cnt = (size_t *)kifmm__alloc(&t->alloc, cbytes);
+    if (!a || !b || !cnt) {
+        kifmm__free(&t->alloc, a, bytes); kifmm__free(&t->alloc, b, bytes); kifmm__free(&t->alloc, cnt, cbytes);
+        return 0;
+    }
     KIFMM__OMP(omp parallel for schedule(static))
     for (i = 0; i < (ptrdiff_t)n; i++) {
         uint32_t q[3];
@@ -471,7 +524,7 @@ static int kifmm__sort_points(kifmm_tree *t, const double *p, size_t n, double *
         a[i].key = kifmm__morton(q[0], q[1], q[2]);
         a[i].idx = (size_t)i;
     }
-    s = kifmm__radix_sort(a, b, n, 3 * KIFMM_MAX_DEPTH);
+    s = kifmm__radix_sort_par(a, b, n, 3 * KIFMM_MAX_DEPTH, cnt, nthr);
     KIFMM__OMP(omp parallel for schedule(static))
     for (i = 0; i < (ptrdiff_t)n; i++) {
         size_t j = s[i].idx;
@@ -483,6 +536,7 @@ static int kifmm__sort_points(kifmm_tree *t, const double *p, size_t n, double *
     }
     kifmm__free(&t->alloc, a, bytes);
     kifmm__free(&t->alloc, b, bytes);
+    kifmm__free(&t->alloc, cnt, cbytes);
     return 1;
 }
 

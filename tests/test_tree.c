@@ -406,11 +406,38 @@ static void test_alloc_failure(void) {
     free(x);
 }
 
+/* the threaded radix sort (each thread its own part, offsets digit by digit, thread by thread)
+   against the serial one: the same stable order for 1, 2, 3 and 7 threads, with repeated keys, a
+   digit that is the same everywhere (its pass skipped) and n not a multiple of the threads */
+static void test_radix_par(void) {
+    enum { N = 100003 };
+    kifmm__kv *a = (kifmm__kv *)malloc(sizeof(kifmm__kv) * N), *b = (kifmm__kv *)malloc(sizeof(kifmm__kv) * N);
+    kifmm__kv *c = (kifmm__kv *)malloc(sizeof(kifmm__kv) * N), *d = (kifmm__kv *)malloc(sizeof(kifmm__kv) * N);
+    size_t *cnt = (size_t *)malloc(sizeof(size_t) * 7 * 2048), i;
+    int th[4] = {1, 2, 3, 7}, k, same = 1;
+    kifmm__kv *ref, *got;
+    for (i = 0; i < N; i++) {
+        a[i].key = ((uint64_t)(tu_rand() * 5000) << 40) | ((uint64_t)(tu_rand() * 4096) << 11) | 5u;
+        a[i].idx = i;
+    }
+    memcpy(c, a, sizeof(kifmm__kv) * N);
+    ref = kifmm__radix_sort(c, d, N, 64);
+    for (k = 0; k < 4; k++) {
+        memcpy(b, a, sizeof(kifmm__kv) * N);
+        got = kifmm__radix_sort_par(b, ref == c ? d : c, N, 64, cnt, th[k]);
+        same &= memcmp(got, ref, sizeof(kifmm__kv) * N) == 0;
+        if (got != b) memcpy(b, got, sizeof(kifmm__kv) * N);
+    }
+    CHECK(same, "threaded radix sort differs from the serial one");
+    free(a); free(b); free(c); free(d); free(cnt);
+}
+
 int main(void) {
     test_keys();
     test_trees();
     test_bad_input();
     test_alloc_failure();
+    test_radix_par();
     printf("%s: %d failures\n", tu_failures ? "FAIL" : "OK", tu_failures);
     return tu_failures != 0;
 }
