@@ -1649,11 +1649,53 @@ done:
     return st;
 }
 
+/* The 48 symmetries of the cube, (g x)_a = sign_a x_{axis_a} (axis a permutation, signs +-1),
+   map transfer vectors onto transfer vectors and surface points onto surface points, and
+   K_{g d} = P_g K_d P_g^T with P_g that permutation of the surface. The basis U spans an
+   invariant subspace of every P_g (F F^T commutes with them) unless the cut splits a multiplet of
+   equal singular values; then W_g = U^T P_g U is orthogonal, P_g U = U W_g, and
+   C_{g d} = W_g C_d W_g^T. So 16 cores (one per orbit, d = the sorted |d|) are formed and
+   compressed instead of 158, and A_{g d} = W_g A_d, B_{g d} = W_g B_d. The invariance is checked
+   (kifmm__sym_invariant) before it is used. */
+static const int kifmm__perm3[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+#ifndef KIFMM__M2L_ORBITS       /* 0: every core formed (a test covers that path too) */
+#define KIFMM__M2L_ORBITS 1
+#endif
+#define KIFMM__NSYM 48
+#define KIFMM__NORBIT 16
+
+/* g = 8 * permutation + sign bits with d = g rep, rep = the sorted |d| */
+static int kifmm__sym_split(const int d[3], int rep[3]) {
+    int a[3], q, b, bits = 0;
+    for (b = 0; b < 3; b++) a[b] = rep[b] = abs(d[b]);
+    for (b = 1; b < 3; b++)
+        for (q = b; q > 0 && rep[q - 1] > rep[q]; q--) { int x = rep[q]; rep[q] = rep[q - 1]; rep[q - 1] = x; }
+    for (q = 0; q < 5; q++)
+        if (a[0] == rep[kifmm__perm3[q][0]] && a[1] == rep[kifmm__perm3[q][1]] && a[2] == rep[kifmm__perm3[q][2]])
+            break;
+    for (b = 0; b < 3; b++) bits |= (d[b] < 0) << b;
+    return 8 * q + bits;
+}
+
+/* pi[i] = the index of g s_i on the order-p surface (lut: p^3 ints of scratch) */
+static void kifmm__sym_perm(int p, int g, int *pi, int *lut) {
+    const int *axis = kifmm__perm3[g / 8];
+    int i, x[3], y[3], b;
+    kifmm__surface_lut(p, lut);
+    for (i = 0; i < p * p * p; i++) {
+        if (lut[i] < 0) continue;
+        x[0] = i / (p * p); x[1] = i / p % p; x[2] = i % p;
+        for (b = 0; b < 3; b++) y[b] = (g >> b & 1) ? p - 1 - x[axis[b]] : x[axis[b]];
+        pi[lut[i]] = lut[(y[0] * p + y[1]) * p + y[2]];
+    }
+}
+
 /* check-to-equivalent factors, M2M and L2L on the unit box */
 static kifmm_status kifmm__ops_translations(kifmm_ops *o, const kifmm_blas *blas, const kifmm__parity *par,
-                                            double *kbuf, double *tmp) {
-    int n = o->n, r, oct;
-    double *s2 = tmp + (size_t)n * n, *s1 = s2 + 3 * (size_t)n, zero[3] = {0, 0, 0};
+                                            double *kbuf, double *tmp, int *lut, int *pi) {
+    int n = o->n, r, oct, i, j;
+    double *s2 = tmp + (size_t)n * n, *s1 = s2 + 3 * (size_t)n, zero[3] = {0, 0, 0}, c[3] = {-0.5, -0.5, -0.5};
+    double *m0 = o->m2m, *l0 = o->l2l;
     kifmm_status st;
     kifmm__surface_at(o->surf, n, zero, KIFMM_RADIUS_OUTER, s2);      /* upward check */
     kifmm__surface_at(o->surf, n, zero, KIFMM_RADIUS_INNER, s1);      /* upward equivalent */
@@ -1661,23 +1703,28 @@ static kifmm_status kifmm__ops_translations(kifmm_ops *o, const kifmm_blas *blas
     st = kifmm__pinv_parity(&o->alloc, blas, n, kbuf, n, par, KIFMM__C2E_RCOND, o->c2e_v, o->c2e_u, &o->c2e_rank);
     if (st != KIFMM_OK) return st;
     r = o->c2e_rank;
-    for (oct = 0; oct < 8; oct++) {
-        double c[3];
-        c[0] = oct & 4 ? 0.5 : -0.5;
-        c[1] = oct & 2 ? 0.5 : -0.5;
-        c[2] = oct & 1 ? 0.5 : -0.5;
-        /* M2M: parent's upward check <- child's upward equivalent, then the parent's solve */
-        kifmm__surface_at(o->surf, n, zero, KIFMM_RADIUS_OUTER, s2);
-        kifmm__surface_at(o->surf, n, c, 0.5 * KIFMM_RADIUS_INNER, s1);
-        kifmm__kernel_matrix(s2, n, s1, n, kbuf, n);
-        kifmm__dgemm(blas, 0, 0, r, n, n, 1.0, o->c2e_u, r, kbuf, n, 0.0, tmp, r);
-        kifmm__dgemm(blas, 0, 0, n, n, r, 1.0, o->c2e_v, n, tmp, r, 0.0, o->m2m + (size_t)oct * n * n, n);
-        /* L2L: child's downward check <- parent's downward equivalent <- parent's check */
-        kifmm__surface_at(o->surf, n, c, 0.5 * KIFMM_RADIUS_INNER, s1);
-        kifmm__surface_at(o->surf, n, zero, KIFMM_RADIUS_OUTER, s2);
-        kifmm__kernel_matrix(s1, n, s2, n, kbuf, n);
-        kifmm__dgemm(blas, 0, 1, n, r, n, 1.0, kbuf, n, o->c2e_u, r, 0.0, tmp, n);
-        kifmm__dgemm(blas, 0, 1, n, n, r, 1.0, tmp, n, o->c2e_v, n, 0.0, o->l2l + (size_t)oct * n, 8 * n);
+    /* octant 0 (the child at -1/2 -1/2 -1/2). M2M: parent's upward check <- child's upward
+       equivalent, then the parent's solve */
+    kifmm__surface_at(o->surf, n, c, 0.5 * KIFMM_RADIUS_INNER, s1);
+    kifmm__kernel_matrix(s2, n, s1, n, kbuf, n);
+    kifmm__dgemm(blas, 0, 0, r, n, n, 1.0, o->c2e_u, r, kbuf, n, 0.0, tmp, r);
+    kifmm__dgemm(blas, 0, 0, n, n, r, 1.0, o->c2e_v, n, tmp, r, 0.0, m0, n);
+    /* L2L: child's downward check <- parent's downward equivalent <- parent's check */
+    kifmm__kernel_matrix(s1, n, s2, n, kbuf, n);
+    kifmm__dgemm(blas, 0, 1, n, r, n, 1.0, kbuf, n, o->c2e_u, r, 0.0, tmp, n);
+    kifmm__dgemm(blas, 0, 1, n, n, r, 1.0, tmp, n, o->c2e_v, n, 0.0, l0, 8 * n);
+    /* the other 7: the reflection g that takes child 0 to child oct maps the parent's surfaces
+       and the child's onto themselves, points permuted by pi, and commutes with the solve, so
+       M2M_oct = P_g M2M_0 P_g^T exactly (row pi(i), column pi(j) of it is entry (i, j) of M2M_0):
+       32 GEMMs of n^3 were 0.09 s of the order-9 precompute */
+    for (oct = 1; oct < 8; oct++) {
+        double *m = o->m2m + (size_t)oct * n * n, *l = o->l2l + (size_t)oct * n;
+        kifmm__sym_perm(o->order, (oct >> 2 & 1) | (oct >> 1 & 1) << 1 | (oct & 1) << 2, pi, lut);
+        for (j = 0; j < n; j++)
+            for (i = 0; i < n; i++) {
+                m[pi[i] + (size_t)pi[j] * n] = m0[i + (size_t)j * n];
+                l[pi[i] + (size_t)pi[j] * 8 * n] = l0[i + (size_t)j * 8 * n];
+            }
     }
     return KIFMM_OK;
 }
@@ -1851,47 +1898,6 @@ static kifmm_status kifmm__m2l_compress(const kifmm_blas *local, int k, int coun
         }
     }
     return st;
-}
-
-/* The 48 symmetries of the cube, (g x)_a = sign_a x_{axis_a} (axis a permutation, signs +-1),
-   map transfer vectors onto transfer vectors and surface points onto surface points, and
-   K_{g d} = P_g K_d P_g^T with P_g that permutation of the surface. The basis U spans an
-   invariant subspace of every P_g (F F^T commutes with them) unless the cut splits a multiplet of
-   equal singular values; then W_g = U^T P_g U is orthogonal, P_g U = U W_g, and
-   C_{g d} = W_g C_d W_g^T. So 16 cores (one per orbit, d = the sorted |d|) are formed and
-   compressed instead of 158, and A_{g d} = W_g A_d, B_{g d} = W_g B_d. The invariance is checked
-   (kifmm__sym_invariant) before it is used. */
-static const int kifmm__perm3[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
-#ifndef KIFMM__M2L_ORBITS       /* 0: every core formed (a test covers that path too) */
-#define KIFMM__M2L_ORBITS 1
-#endif
-#define KIFMM__NSYM 48
-#define KIFMM__NORBIT 16
-
-/* g = 8 * permutation + sign bits with d = g rep, rep = the sorted |d| */
-static int kifmm__sym_split(const int d[3], int rep[3]) {
-    int a[3], q, b, bits = 0;
-    for (b = 0; b < 3; b++) a[b] = rep[b] = abs(d[b]);
-    for (b = 1; b < 3; b++)
-        for (q = b; q > 0 && rep[q - 1] > rep[q]; q--) { int x = rep[q]; rep[q] = rep[q - 1]; rep[q - 1] = x; }
-    for (q = 0; q < 5; q++)
-        if (a[0] == rep[kifmm__perm3[q][0]] && a[1] == rep[kifmm__perm3[q][1]] && a[2] == rep[kifmm__perm3[q][2]])
-            break;
-    for (b = 0; b < 3; b++) bits |= (d[b] < 0) << b;
-    return 8 * q + bits;
-}
-
-/* pi[i] = the index of g s_i on the order-p surface (lut: p^3 ints of scratch) */
-static void kifmm__sym_perm(int p, int g, int *pi, int *lut) {
-    const int *axis = kifmm__perm3[g / 8];
-    int i, x[3], y[3], b;
-    kifmm__surface_lut(p, lut);
-    for (i = 0; i < p * p * p; i++) {
-        if (lut[i] < 0) continue;
-        x[0] = i / (p * p); x[1] = i / p % p; x[2] = i % p;
-        for (b = 0; b < 3; b++) y[b] = (g >> b & 1) ? p - 1 - x[axis[b]] : x[axis[b]];
-        pi[lut[i]] = lut[(y[0] * p + y[1]) * p + y[2]];
-    }
 }
 
 /* Does the cut keep a multiplet of P_g whole? A split one shows as a column near the cut that
@@ -2081,7 +2087,7 @@ done:
 KIFMM_DEF kifmm_status kifmm_ops_build(kifmm_ops *o, const kifmm_allocator *alloc, const kifmm_blas *blas,
                                        int order, int m2l_rank, double m2l_tol, uint64_t seed) {
     int n, chunk, *lut = NULL;
-    size_t nn = 0, fatn = 0, tmpn = 0, pbytes = 0, lutn = (size_t)order * order * order;
+    size_t nn = 0, fatn = 0, tmpn = 0, pbytes = 0, lutn = (size_t)order * order * order + kifmm_surface_size(order);
     double *kbuf = NULL, *tmp = NULL, *fat = NULL, *u = NULL;
     kifmm__parity par;
     kifmm_status st = KIFMM_ERR_OUT_OF_MEMORY;
@@ -2115,7 +2121,7 @@ KIFMM_DEF kifmm_status kifmm_ops_build(kifmm_ops *o, const kifmm_allocator *allo
     par.cnt = (int *)(par.coef + 8 * (size_t)n);
     par.idx = par.cnt + n;
     kifmm__parity_build(order, lut, &par);
-    st = kifmm__ops_translations(o, blas, &par, kbuf, tmp);
+    st = kifmm__ops_translations(o, blas, &par, kbuf, tmp, lut, lut + (size_t)order * order * order);
     if (st == KIFMM_OK) st = kifmm__ops_m2l(o, blas, &par, m2l_rank, m2l_tol, seed, u, fat, chunk);
 oom:
     kifmm__free(&o->alloc, par.coef, pbytes);
