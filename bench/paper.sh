@@ -2,7 +2,7 @@
 # bench/paper.sh - the seed paper's (PyExaFMM) Table 1 and Figure 3/4 for kifmm:
 # N = 10^6 points (sources = targets), leaf size 150, order p = 6, uniform cube and unit-sphere
 # surface, M2L rank k in {10, 50, 100, full (= 6(p-1)^2+2 = 152)} plus the library's default
-# (rank from the singular-value tolerance 10^-(p+1)). One process per configuration.
+# (rank from the singular-value tolerance 10^-p). One process per configuration.
 #
 # Writes bench/results/: table1.md, table1.csv (every driver column), breakdown.csv (per-operator
 # seconds and shares), peak.txt/peak.csv (this machine's kernel limits), table1.log (the reports).
@@ -53,7 +53,7 @@ END {
   printf "N = %s sources = targets, leaf size 150, order p = 6, potential + gradient, %s threads, %s.\n", n, threads, blas
   printf "Machine: %s (shared with other work: times are medians of %s evaluations, min-max in brackets).\n", machine, reps
   printf "Source: %s.\n", src
-  printf "k = M2L compression rank (full = 6(p-1)^2+2 = 152; default = chosen by the singular-value tolerance 10^-(p+1)).\n"
+  printf "k = M2L compression rank (full = 6(p-1)^2+2 = 152; default = chosen by the singular-value tolerance 10^-p).\n"
   printf "Runtime = one kifmm_evaluate; tree and precompute are paid once per point set / per order.\n"
   printf "Errors: relative L2 over 1000 sampled targets against kifmm_direct. Peak memory: getrusage ru_maxrss of the process.\n\n"
   printf "| distribution | k | runtime (s) | peak memory (MiB) | rel. error potential | rel. error gradient | tree (s) | precompute (s) | kifmm bytes (MiB) | P2P %% of kernel | M2L %% of DGEMM |\n"
