@@ -1867,6 +1867,7 @@ static kifmm_status kifmm__m2l_compress(const kifmm_blas *local, int k, int coun
     double ref = 0.0;
     kifmm_status st = KIFMM_OK;
     int t;
+    (void)nthr;                 /* (only the OpenMP pragmas use it) */
     KIFMM__OMP(omp parallel for schedule(dynamic, 4) num_threads(nthr) reduction(max : ref))
     for (t = 0; t < count; t++) {
         double *wt = w + (size_t)kifmm__thread() * wn, nt = kifmm__norm2_est(k, core + (size_t)t * kk, wt, wt + k);
@@ -1941,6 +1942,7 @@ static void kifmm__m2l_from_orbits(kifmm_ops *o, const kifmm_blas *blas, const i
                                    const int *rep_of, const int *r, const double *core, double *w, int nthr) {
     int n = o->n, k = o->k;
     size_t kk = (size_t)k * k;
+    (void)nthr;
     KIFMM__OMP(omp parallel num_threads(nthr))
     {
         double *upi = w + (size_t)kifmm__thread() * ((size_t)n * k + 2 * kk), *wg = upi + (size_t)n * k;

@@ -447,23 +447,27 @@ static size_t kifmm__root_cube(const double *s, size_t ns, const double *t, size
     return (size_t)-1;
 }
 
-/* kifmm__radix_sort over nthr threads: each counts and scatters its own contiguous part, the
-   offsets laid out digit by digit and thread by thread, so the result is the same stable order
-   for any thread count. cnt: nthr * 2048 scratch. Two 10^6-point sorts were 0.1 of the 0.13-0.2 s
+/* kifmm__radix_sort over up to nthr threads: each counts and scatters its own contiguous part,
+   the offsets laid out digit by digit and thread by thread, so the result is the same stable
+   order for any thread count. cnt: nthr * 2048 scratch. Two 10^6-point sorts were 0.1 of the 0.13-0.2 s
    of tree + lists (depth 4) on one thread. */
 static kifmm__kv *kifmm__radix_sort_par(kifmm__kv *a, kifmm__kv *tmp, size_t n, int bits, size_t *cnt, int nthr) {
     enum { R = 11, NB = 1 << R };
     int shift, skip = 0;
+    (void)nthr;                                  /* (only the OpenMP pragma uses it) */
     for (shift = 0; shift < bits; shift += R) {
         KIFMM__OMP(omp parallel num_threads(nthr))
         {
-            int me = 0, d, th;
+            /* the parts follow the team OpenMP actually gives (it may give fewer than asked, e.g.
+               inside a caller's parallel region; without OpenMP one) */
+            int me = 0, team = 1, d, th;
             size_t i, lo, hi, *c;
 #ifdef _OPENMP
             me = omp_get_thread_num();
+            team = omp_get_num_threads();
 #endif
-            lo = n / (size_t)nthr * (size_t)me + (n % (size_t)nthr < (size_t)me ? n % (size_t)nthr : (size_t)me);
-            hi = lo + n / (size_t)nthr + ((size_t)me < n % (size_t)nthr);
+            lo = n / (size_t)team * (size_t)me + (n % (size_t)team < (size_t)me ? n % (size_t)team : (size_t)me);
+            hi = lo + n / (size_t)team + ((size_t)me < n % (size_t)team);
             c = cnt + (size_t)me * NB;
             memset(c, 0, NB * sizeof *c);
             for (i = lo; i < hi; i++) c[(a[i].key >> shift) & (NB - 1)]++;
@@ -474,7 +478,7 @@ static kifmm__kv *kifmm__radix_sort_par(kifmm__kv *a, kifmm__kv *tmp, size_t n, 
                 skip = 0;
                 for (d = 0; d < NB; d++) {
                     size_t total = 0;
-                    for (th = 0; th < nthr; th++) {
+                    for (th = 0; th < team; th++) {
                         size_t v = cnt[(size_t)th * NB + d];
                         cnt[(size_t)th * NB + d] = sum;
                         sum += v;

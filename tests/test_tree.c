@@ -408,7 +408,8 @@ static void test_alloc_failure(void) {
 
 /* the threaded radix sort (each thread its own part, offsets digit by digit, thread by thread)
    against the serial one: the same stable order for 1, 2, 3 and 7 threads, with repeated keys, a
-   digit that is the same everywhere (its pass skipped) and n not a multiple of the threads */
+   digit that is the same everywhere (its pass skipped) and n not a multiple of the threads; and
+   when OpenMP gives fewer threads than asked (without OpenMP, or nested: a team of 1 for 2) */
 static void test_radix_par(void) {
     enum { N = 100003 };
     kifmm__kv *a = (kifmm__kv *)malloc(sizeof(kifmm__kv) * N), *b = (kifmm__kv *)malloc(sizeof(kifmm__kv) * N);
@@ -428,6 +429,22 @@ static void test_radix_par(void) {
         same &= memcmp(got, ref, sizeof(kifmm__kv) * N) == 0;
         if (got != b) memcpy(b, got, sizeof(kifmm__kv) * N);
     }
+#ifdef _OPENMP
+    {   /* asked for 2 threads inside a parallel region (nested regions inactive): a team of 1 */
+        int ok = 1;
+#pragma omp parallel num_threads(2)
+        {
+#pragma omp single
+            {
+                kifmm__kv *g2;
+                memcpy(b, a, sizeof(kifmm__kv) * N);
+                g2 = kifmm__radix_sort_par(b, ref == c ? d : c, N, 64, cnt, 2);
+                ok = memcmp(g2, ref, sizeof(kifmm__kv) * N) == 0;
+            }
+        }
+        same &= ok;
+    }
+#endif
     CHECK(same, "threaded radix sort differs from the serial one");
     free(a); free(b); free(c); free(d); free(cnt);
 }
