@@ -823,6 +823,20 @@ static kifmm_status kifmm__la_jacobi(int n, double *w, int ldw, double *v, int l
     return done ? KIFMM_OK : KIFMM_ERR_NUMERICAL;
 }
 
+/* x (n) <- Q x, Q = H_0 ... H_{k-1} the Householder reflectors stored below the diagonal of a
+   (unit leading entry implied) with factors tau */
+static void kifmm__la_apply_q(int n, int k, const double *a, int lda, const double *tau, double *x) {
+    int j;
+    for (j = k - 1; j >= 0; --j) {
+        const double *v = a + j + (size_t)j * lda;
+        double t;
+        if (tau[j] == 0.0) continue;
+        t = tau[j] * (x[j] + kifmm__la_dot(n - j - 1, v + 1, x + j + 1));
+        x[j] -= t;
+        kifmm__la_axpy(n - j - 1, -t, v + 1, x + j + 1);
+    }
+}
+
 /* Fill columns [k, n) of the n x n u (ld ldu) so that all n columns are orthonormal, given
    orthonormal columns [0, k): the directions of exactly zero singular values. The Householder QR
    of the first k columns, Q = H_0 ... H_{k-1}, spans them with its first k columns; its last
@@ -836,14 +850,7 @@ static void kifmm__la_complete_basis(int n, int k, double *u, int ldu, double *w
     for (c = k; c < n; ++c) {                  /* u_c = Q e_c */
         double *x = u + (size_t)c * ldu;
         for (i = 0; i < n; ++i) x[i] = i == c ? 1.0 : 0.0;
-        for (j = k - 1; j >= 0; --j) {
-            const double *v = y + j + (size_t)j * n;
-            double t;
-            if (tau[j] == 0.0) continue;
-            t = tau[j] * (x[j] + kifmm__la_dot(n - j - 1, v + 1, x + j + 1));
-            x[j] -= t;
-            kifmm__la_axpy(n - j - 1, -t, v + 1, x + j + 1);
-        }
+        kifmm__la_apply_q(n, k, y, n, tau, x);
     }
 }
 
@@ -900,18 +907,7 @@ static void kifmm__la_qrcp(int n, double *a, int lda, double *tau, int *piv, dou
 static void kifmm__la_qrcp_apply(int n, const double *a, int lda, const double *tau, double *x, int ldx) {
     int c;
     KIFMM__OMP(omp parallel for schedule(static) if (n >= 128))
-    for (c = 0; c < n; ++c) {
-        double *xc = x + (size_t)c * ldx;
-        int j;
-        for (j = n - 1; j >= 0; --j) {
-            const double *v = a + j + (size_t)j * lda;
-            double w;
-            if (tau[j] == 0.0) continue;
-            w = tau[j] * (xc[j] + kifmm__la_dot(n - j - 1, v + 1, xc + j + 1));
-            xc[j] -= w;
-            kifmm__la_axpy(n - j - 1, -w, v + 1, xc + j + 1);
-        }
-    }
+    for (c = 0; c < n; ++c) kifmm__la_apply_q(n, n, a, lda, tau, x + (size_t)c * ldx);
 }
 
 /* SVD of the m x n A (m >= n), A destroyed. Drmac-Veselic preconditioning: A = Q1 R1 (blocked),
