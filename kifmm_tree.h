@@ -341,29 +341,60 @@ KIFMM_DEF void kifmm_transfer_vector(int t, int d[3]) {
 /* ---- radix sort of (key, index) pairs ----------------------------------------------------- */
 typedef struct kifmm__kv { uint64_t key; size_t idx; } kifmm__kv;
 
-/* LSD radix sort over the low `bits` bits, 11 bits a pass, stable; tmp has room for n. Passes
-   whose digit is the same everywhere are skipped. Returns the buffer holding the result. */
-static kifmm__kv *kifmm__radix_sort(kifmm__kv *a, kifmm__kv *tmp, size_t n, int bits) {
+/* LSD radix sort of (key, index) pairs over the low `bits` bits, 11 bits a pass, stable; tmp has
+   room for n. Passes whose digit is the same everywhere are skipped. Returns the buffer holding
+   the result. Up to nthr threads: each counts and scatters its own contiguous part,
+   the offsets laid out digit by digit and thread by thread, so the result is the same stable
+   order for any thread count. cnt: nthr * 2048 scratch. Two 10^6-point sorts were 0.1 of the 0.13-0.2 s
+   of tree + lists (depth 4) on one thread. */
+static kifmm__kv *kifmm__radix_sort_par(kifmm__kv *a, kifmm__kv *tmp, size_t n, int bits, size_t *cnt, int nthr) {
     enum { R = 11, NB = 1 << R };
-    size_t count[NB];
-    int shift;
+    int shift, skip = 0;
+    (void)nthr;                                  /* (only the OpenMP pragma uses it) */
     for (shift = 0; shift < bits; shift += R) {
-        size_t i, sum = 0;
-        int d, skip = 0;
-        kifmm__kv *t;
-        memset(count, 0, sizeof count);
-        for (i = 0; i < n; i++) count[(a[i].key >> shift) & (NB - 1)]++;
-        for (d = 0; d < NB; d++) {
-            size_t c = count[d];
-            if (c == n) skip = 1;
-            count[d] = sum;
-            sum += c;
+        KIFMM__OMP(omp parallel num_threads(nthr))
+        {
+            /* the parts follow the team OpenMP actually gives (it may give fewer than asked, e.g.
+               inside a caller's parallel region; without OpenMP one) */
+            int me = 0, team = 1, d, th;
+            size_t i, lo, hi, *c;
+#ifdef _OPENMP
+            me = omp_get_thread_num();
+            team = omp_get_num_threads();
+#endif
+            lo = n / (size_t)team * (size_t)me + (n % (size_t)team < (size_t)me ? n % (size_t)team : (size_t)me);
+            hi = lo + n / (size_t)team + ((size_t)me < n % (size_t)team);
+            c = cnt + (size_t)me * NB;
+            memset(c, 0, NB * sizeof *c);
+            for (i = lo; i < hi; i++) c[(a[i].key >> shift) & (NB - 1)]++;
+            KIFMM__OMP(omp barrier)
+            KIFMM__OMP(omp single)
+            {
+                size_t sum = 0;
+                skip = 0;
+                for (d = 0; d < NB; d++) {
+                    size_t total = 0;
+                    for (th = 0; th < team; th++) {
+                        size_t v = cnt[(size_t)th * NB + d];
+                        cnt[(size_t)th * NB + d] = sum;
+                        sum += v;
+                        total += v;
+                    }
+                    if (total == n) skip = 1;      /* one digit everywhere: nothing to reorder */
+                }
+            }
+            if (!skip)
+                for (i = lo; i < hi; i++) tmp[c[(a[i].key >> shift) & (NB - 1)]++] = a[i];
         }
-        if (skip) continue;
-        for (i = 0; i < n; i++) tmp[count[(a[i].key >> shift) & (NB - 1)]++] = a[i];
-        t = a; a = tmp; tmp = t;
+        if (!skip) { kifmm__kv *t = a; a = tmp; tmp = t; }
     }
     return a;
+}
+
+/* the same on one thread */
+static kifmm__kv *kifmm__radix_sort(kifmm__kv *a, kifmm__kv *tmp, size_t n, int bits) {
+    size_t cnt[2048];
+    return kifmm__radix_sort_par(a, tmp, n, bits, cnt, 1);
 }
 
 /* ---- small growable array on the caller's allocator -------------------------------------- */
@@ -447,53 +478,6 @@ static size_t kifmm__root_cube(const double *s, size_t ns, const double *t, size
     return (size_t)-1;
 }
 
-/* kifmm__radix_sort over up to nthr threads: each counts and scatters its own contiguous part,
-   the offsets laid out digit by digit and thread by thread, so the result is the same stable
-   order for any thread count. cnt: nthr * 2048 scratch. Two 10^6-point sorts were 0.1 of the 0.13-0.2 s
-   of tree + lists (depth 4) on one thread. */
-static kifmm__kv *kifmm__radix_sort_par(kifmm__kv *a, kifmm__kv *tmp, size_t n, int bits, size_t *cnt, int nthr) {
-    enum { R = 11, NB = 1 << R };
-    int shift, skip = 0;
-    (void)nthr;                                  /* (only the OpenMP pragma uses it) */
-    for (shift = 0; shift < bits; shift += R) {
-        KIFMM__OMP(omp parallel num_threads(nthr))
-        {
-            /* the parts follow the team OpenMP actually gives (it may give fewer than asked, e.g.
-               inside a caller's parallel region; without OpenMP one) */
-            int me = 0, team = 1, d, th;
-            size_t i, lo, hi, *c;
-#ifdef _OPENMP
-            me = omp_get_thread_num();
-            team = omp_get_num_threads();
-#endif
-            lo = n / (size_t)team * (size_t)me + (n % (size_t)team < (size_t)me ? n % (size_t)team : (size_t)me);
-            hi = lo + n / (size_t)team + ((size_t)me < n % (size_t)team);
-            c = cnt + (size_t)me * NB;
-            memset(c, 0, NB * sizeof *c);
-            for (i = lo; i < hi; i++) c[(a[i].key >> shift) & (NB - 1)]++;
-            KIFMM__OMP(omp barrier)
-            KIFMM__OMP(omp single)
-            {
-                size_t sum = 0;
-                skip = 0;
-                for (d = 0; d < NB; d++) {
-                    size_t total = 0;
-                    for (th = 0; th < team; th++) {
-                        size_t v = cnt[(size_t)th * NB + d];
-                        cnt[(size_t)th * NB + d] = sum;
-                        sum += v;
-                        total += v;
-                    }
-                    if (total == n) skip = 1;      /* one digit everywhere: nothing to reorder */
-                }
-            }
-            if (!skip)
-                for (i = lo; i < hi; i++) tmp[c[(a[i].key >> shift) & (NB - 1)]++] = a[i];
-        }
-        if (!skip) { kifmm__kv *t = a; a = tmp; tmp = t; }
-    }
-    return a;
-}
 
 /* sort points by finest-level Morton index; writes SoA coordinates and the permutation */
 static int kifmm__sort_points(kifmm_tree *t, const double *p, size_t n, double *xyz, size_t *perm,
