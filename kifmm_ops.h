@@ -1570,21 +1570,31 @@ static int kifmm__sector_group(const kifmm__parity *par, int s0, size_t mt) {
     return s1;
 }
 
-/* The shell basis by sector: F^T B_s (98 n x n_s) straight from the kernel blocks (K_t^T B_s,
-   8 n n_s per block), the tall SVD of each (right vectors V_s: the left ones of B_s^T F), then all
-   values sorted and the top vectors mapped back, u_j = B_s v. The 8 tall factorisations are 1/8 of
-   the whole one's flops. Sectors go in groups of at most KIFMM__SHELL_BYTES of F^T B (all at once
-   up to p = 12; at p = 16 one sector is 179 MB), the blocks regenerated for each group. */
-static kifmm_status kifmm__basis_parity(kifmm_ops *o, const kifmm_blas *blas, const int *shell, int ns,
+/* The shell basis by sector: F^T B_s straight from the kernel blocks (K_t^T B_s, 8 n n_s per
+   block), the tall SVD of each (right vectors V_s: the left ones of B_s^T F), then all values
+   sorted and the top vectors mapped back, u_j = B_s v. A reflection g of t only permutes and signs
+   the rows of its block (K_gt^T B_s = +-P_g K_t^T B_s: B_s is an eigenspace of P_g), so the Gram
+   matrix of the 98 blocks is that of the 19 with t >= 0, each weighted by its orbit's size; their
+   stack, rows scaled by the square root of it, has the same values and right vectors at 1/5 the
+   rows. The 8 tall factorisations are 1/8 of the whole one's flops. Sectors go in groups of at
+   most KIFMM__SHELL_BYTES of F^T B, the blocks regenerated for each group. */
+static kifmm_status kifmm__basis_parity(kifmm_ops *o, const kifmm_blas *blas, const int *shell, int nshell,
                                         const kifmm__parity *par, double *u) {
-    int n = o->n, s, s0, s1, j, r, nthr = 1;
-    size_t mt = (size_t)ns * n, nn = 0, bytes, fbytes, kbytes, off[9];
-    double *vs, *vals, *ftb, *kb;
+    int n = o->n, s, s0, s1, j, r, nthr = 1, ns = 0, rep[KIFMM_NUM_TRANSFER], t, d[3];
+    size_t mt, nn = 0, bytes, fbytes, kbytes, off[9];
+    double *vs, *vals, *ftb, *kb, wt[KIFMM_NUM_TRANSFER];
     kifmm__sv *ord;
     kifmm_status st = KIFMM_OK;
 #ifdef _OPENMP
     nthr = omp_get_max_threads();
 #endif
+    for (t = 0; t < nshell; t++) {               /* orbit representatives under the reflections */
+        kifmm_transfer_vector(shell[t], d);
+        if (d[0] < 0 || d[1] < 0 || d[2] < 0) continue;
+        rep[ns] = shell[t];
+        wt[ns++] = sqrt((double)(1 << ((d[0] != 0) + (d[1] != 0) + (d[2] != 0))));
+    }
+    mt = (size_t)ns * n;
     for (s = 0; s < 8; s++) {
         int w = par->off[s + 1] - par->off[s];
         off[s] = nn;
@@ -1612,12 +1622,13 @@ static kifmm_status kifmm__basis_parity(kifmm_ops *o, const kifmm_blas *blas, co
         for (c = 0; c < ns; c++) {
             double *kt = kb + (size_t)kifmm__thread() * n * n;
             int dc[3], b, e;
-            kifmm_transfer_vector(shell[c], dc);
+            kifmm_transfer_vector(rep[c], dc);
             kifmm__m2l_block(o->surf, n, dc, 1, kt, (size_t)n);       /* K_t^T */
             for (b = b0; b < par->off[s1]; b++) {                   /* rows c n.. of F^T B */
                 double *y = ftb + (size_t)c * n + (size_t)(b - b0) * mt;
                 memset(y, 0, (size_t)n * sizeof *y);
-                for (e = 0; e < par->cnt[b]; e++) kifmm__la_axpy(n, par->coef[8 * b + e], kt + (size_t)par->idx[8 * b + e] * n, y);
+                for (e = 0; e < par->cnt[b]; e++)
+                    kifmm__la_axpy(n, wt[c] * par->coef[8 * b + e], kt + (size_t)par->idx[8 * b + e] * n, y);
             }
         }
         for (s = s0; s < s1 && st == KIFMM_OK; s++) {

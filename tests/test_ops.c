@@ -204,6 +204,42 @@ static void test_m2l_basis(int order) {
     kifmm_ops_free(&o);
 }
 
+/* The shell's singular values (the basis's sigma, which choose the rank) against a plain tall SVD
+   of all 98 blocks K_t^T stacked: the precompute factors only the 19 reflection-orbit
+   representatives per parity sector, rows weighted by the root of the orbit's size. */
+static void test_shell_values(int order) {
+    kifmm_ops o;
+    kifmm_allocator al;
+    int n, t, d[3], ns = 0, j;
+    double *ft, *sv, *tgt, *src, zero[3] = {0, 0, 0}, worst = 0;
+    memset(&al, 0, sizeof al);
+    CHECK(kifmm_ops_build(&o, NULL, NULL, order, 0, 0.0, 1) == KIFMM_OK, "ops");
+    n = o.n;
+    ft = (double *)malloc(sizeof(double) * 98 * n * n); sv = (double *)malloc(sizeof(double) * n);
+    tgt = (double *)malloc(sizeof(double) * 3 * n); src = (double *)malloc(sizeof(double) * 3 * n);
+    kifmm__surface_at(o.surf, n, zero, KIFMM_RADIUS_INNER, tgt);
+    for (t = 0; t < KIFMM_NUM_TRANSFER; t++) {
+        double c[3];
+        int i, a;
+        kifmm_transfer_vector(t, d);
+        if (abs(d[0]) > 2 || abs(d[1]) > 2 || abs(d[2]) > 2) continue;
+        for (i = 0; i < 3; i++) c[i] = 2.0 * d[i];
+        kifmm__surface_at(o.surf, n, c, KIFMM_RADIUS_INNER, src);
+        kifmm__kernel_matrix(tgt, n, src, n, o.m2m, n);       /* K_t (o.m2m: scratch of 8 n^2) */
+        for (i = 0; i < n; i++)                               /* rows ns n.. of F^T = K_t^T */
+            for (a = 0; a < n; a++) ft[(size_t)i * 98 * n + (size_t)ns * n + a] = o.m2m[(size_t)a * n + i];
+        ns++;
+    }
+    CHECK(ns == 98, "shell of %d", ns);
+    CHECK(kifmm__la_svd_tall(&al, NULL, 98 * n, n, ft, 98 * n, NULL, 0, sv, NULL, 0) == KIFMM_OK, "svd");
+    for (j = 0; j < n; j++) worst = fmax(worst, fabs(sv[j] - o.sigma[j]) / sv[0]);
+    printf("shell singular values p=%d: %.3e .. %.3e, worst difference %.1e of the largest\n", order, sv[0],
+           sv[n - 1], worst);
+    CHECK(worst <= 1e-13, "p=%d shell singular values differ by %.1e", order, worst);
+    free(ft); free(sv); free(tgt); free(src);
+    kifmm_ops_free(&o);
+}
+
 /* The parity basis (kifmm__parity_build): orthonormal, each vector even or odd under each
    reflection as its sector says, a matrix that commutes with the reflections (the check-to-
    equivalent K) block diagonal in it, and the pseudo-inverse from K's 8 blocks as good as the one
@@ -350,6 +386,8 @@ int main(int argc, char **argv) {
     tu_seed(3);
     /* quick (sanitizer builds): orders 4 and 6; the order-8 precompute under ASan takes minutes */
     for (l = 4; l <= (argc > 1 && strcmp(argv[1], "quick") == 0 ? 6 : 8); l += 2) test_m2l_basis(l);
+    test_shell_values(4);
+    test_shell_values(6);
     test_sym_check();
     test_parity(5);             /* odd order: points on the mirror planes, even-only orbits */
     test_parity(8);
