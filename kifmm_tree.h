@@ -140,16 +140,19 @@ typedef struct kifmm_tree {
 /* Build the tree over sources and targets (interleaved xyz, either may be empty or NULL when its
    count is 0). leaf_size >= 1, 0 <= max_depth <= KIFMM_MAX_DEPTH. On failure the tree is left
    zeroed and everything is given back. *bad_index (optional) receives the index of the first
-   non-finite point, counting targets after the sources. */
+   non-finite point (or, with a box, the first outside it), counting targets after the sources. */
 KIFMM_DEF kifmm_status kifmm_tree_build(kifmm_tree *tree, const kifmm_allocator *alloc,
                                         const double *sources, size_t nsources,
                                         const double *targets, size_t ntargets,
                                         int leaf_size, int max_depth, size_t *bad_index);
-/* the same with KIFMM_TREE_* flags */
+/* the same with KIFMM_TREE_* flags and a root cube: box = {x, y, z, half width} (closed), or NULL
+   for the points' bounding cube. A point outside the box gives KIFMM_ERR_INVALID_ARGUMENT; a box
+   whose half width is not finite and positive, or is below 64 ulps of its centre, too. */
 KIFMM_DEF kifmm_status kifmm_tree_build_ex(kifmm_tree *tree, const kifmm_allocator *alloc,
                                            const double *sources, size_t nsources,
                                            const double *targets, size_t ntargets,
-                                           int leaf_size, int max_depth, int flags, size_t *bad_index);
+                                           int leaf_size, int max_depth, int flags, const double *box,
+                                           size_t *bad_index);
 KIFMM_DEF void kifmm_tree_free(kifmm_tree *tree);               /* accepts a zeroed tree */
 
 /* level and anchor helpers for a built tree */
@@ -478,6 +481,24 @@ static size_t kifmm__root_cube(const double *s, size_t ns, const double *t, size
     return (size_t)-1;
 }
 
+/* a root cube the Morton grid can resolve: finite, and wider than rounding at its centre */
+static int kifmm__box_ok(const double *box) {
+    double cmax = fmax(fabs(box[0]), fmax(fabs(box[1]), fabs(box[2])));
+    return cmax - cmax == 0 && box[3] - box[3] == 0 && box[3] > 0 && box[3] >= 64 * DBL_EPSILON * cmax &&
+           box[3] >= 1e-200;
+}
+
+/* index of the first point outside the closed cube box, or (size_t)-1 */
+static size_t kifmm__outside(const double *s, size_t ns, const double *t, size_t nt, const double *box) {
+    size_t i;
+    int d;
+    for (i = 0; i < ns + nt; i++) {
+        const double *p = i < ns ? s + 3 * i : t + 3 * (i - ns);
+        for (d = 0; d < 3; d++)
+            if (!(fabs(p[d] - box[d]) <= box[3])) return i;
+    }
+    return (size_t)-1;
+}
 
 /* sort points by finest-level Morton index; writes SoA coordinates and the permutation */
 static int kifmm__sort_points(kifmm_tree *t, const double *p, size_t n, double *xyz, size_t *perm,
@@ -964,7 +985,7 @@ KIFMM_DEF kifmm_status kifmm_tree_build(kifmm_tree *t, const kifmm_allocator *al
                                         const double *sources, size_t ns,
                                         const double *targets, size_t nt,
                                         int leaf_size, int max_depth, size_t *bad_index) {
-    return kifmm_tree_build_ex(t, alloc, sources, ns, targets, nt, leaf_size, max_depth, 0, bad_index);
+    return kifmm_tree_build_ex(t, alloc, sources, ns, targets, nt, leaf_size, max_depth, 0, NULL, bad_index);
 }
 
 /* the deepest level whose boxes are at least 2^20 ulps of the largest coordinate wide */
@@ -981,7 +1002,8 @@ static int kifmm__resolution_depth(const kifmm_tree *t) {
 KIFMM_DEF kifmm_status kifmm_tree_build_ex(kifmm_tree *t, const kifmm_allocator *alloc,
                                            const double *sources, size_t ns,
                                            const double *targets, size_t nt,
-                                           int leaf_size, int max_depth, int flags, size_t *bad_index) {
+                                           int leaf_size, int max_depth, int flags, const double *box,
+                                           size_t *bad_index) {
     kifmm__u64vec split[KIFMM_MAX_DEPTH + 1];
     uint64_t *smort = NULL, *tmort = NULL;
     size_t bad;
@@ -993,7 +1015,7 @@ KIFMM_DEF kifmm_status kifmm_tree_build_ex(kifmm_tree *t, const kifmm_allocator 
     memset(split, 0, sizeof split);
     if ((ns && !sources) || (nt && !targets) || leaf_size < 1 || max_depth < 0 ||
         max_depth > KIFMM_MAX_DEPTH || ns > ((size_t)-1) / 64 || nt > ((size_t)-1) / 64 ||
-        (alloc && (!alloc->alloc_fn) != (!alloc->free_fn)))
+        (alloc && (!alloc->alloc_fn) != (!alloc->free_fn)) || (box && !kifmm__box_ok(box)))
         return KIFMM_ERR_INVALID_ARGUMENT;
     if (alloc) t->alloc = *alloc;
     t->leaf_size = leaf_size;
@@ -1004,6 +1026,16 @@ KIFMM_DEF kifmm_status kifmm_tree_build_ex(kifmm_tree *t, const kifmm_allocator 
         if (bad_index) *bad_index = bad;
         memset(t, 0, sizeof *t);
         return KIFMM_ERR_NONFINITE_INPUT;
+    }
+    if (box) {
+        bad = kifmm__outside(sources, ns, targets, nt, box);
+        if (bad != (size_t)-1) {
+            if (bad_index) *bad_index = bad;
+            memset(t, 0, sizeof *t);
+            return KIFMM_ERR_INVALID_ARGUMENT;
+        }
+        memcpy(t->center, box, sizeof t->center);
+        t->half_width = box[3];
     }
     if (flags & KIFMM_TREE_RESOLUTION) {
         l = kifmm__resolution_depth(t);

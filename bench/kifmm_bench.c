@@ -14,6 +14,7 @@
 #include "kifmm.h"
 #include "peak.h"
 
+#include <float.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,7 @@ typedef struct options {
     double n;                 /* sources (and targets) */
     const char *dist;         /* cube, sphere, plummer */
     int order, leaf_size, max_depth, rank, threads, reps, grad, separate, samples, peak;
-    double m2l_tol;
+    double m2l_tol, box_scale;
     unsigned long long seed;
     const char *csv, *breakdown, *label;
 } options;
@@ -48,6 +49,8 @@ static void usage(FILE *f) {
             "  --max-depth D       deepest tree level [library default]\n"
             "  --rank K            fixed M2L rank; 'full' = 6(p-1)^2+2 [0: from the tolerance]\n"
             "  --m2l-tol T         M2L singular-value cut-off [library default 10^-(p+1)]\n"
+            "  --box-scale S       root cube (config.box) = the points' bounding cube scaled by S >= 1\n"
+            "                      about its centre [0: the library's default, the bounding cube]\n"
             "  --threads T         threads for the FMM, the direct check and the peaks [OpenMP default]\n"
             "  --reps R            evaluations; times are the median [3]\n"
             "  --grad | --no-grad  with or without gradients [--grad]\n"
@@ -76,6 +79,7 @@ static int parse(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--max-depth")) { VAL(); o->max_depth = atoi(v); }
         else if (!strcmp(a, "--rank")) { VAL(); o->rank = strcmp(v, "full") ? atoi(v) : -1; }
         else if (!strcmp(a, "--m2l-tol")) { VAL(); o->m2l_tol = strtod(v, NULL); }
+        else if (!strcmp(a, "--box-scale")) { VAL(); o->box_scale = strtod(v, NULL); }
         else if (!strcmp(a, "--threads")) { VAL(); o->threads = atoi(v); }
         else if (!strcmp(a, "--reps")) { VAL(); o->reps = atoi(v); }
         else if (!strcmp(a, "--grad")) o->grad = 1;
@@ -91,7 +95,7 @@ static int parse(int argc, char **argv, options *o) {
 #undef VAL
     }
     if (!(o->n >= 1 && o->n < 1e11) || o->reps < 1 || o->samples < 1 || o->order < 2 || o->order > 16 ||
-        o->leaf_size < 1 || o->threads < 0 || o->max_depth < 0 ||
+        o->leaf_size < 1 || o->threads < 0 || o->max_depth < 0 || !(o->box_scale == 0 || o->box_scale >= 1) ||
         (strcmp(o->dist, "cube") && strcmp(o->dist, "sphere") && strcmp(o->dist, "plummer"))) {
         fprintf(stderr, "kifmm_bench: bad option value (see --help)\n");
         return 0;
@@ -147,6 +151,22 @@ static double peak_rss_mib(void) {
     return ru.ru_maxrss / 1024.0;   /* Linux: KiB */
 }
 
+/* the bounding cube of sources and targets, half width scaled by s about its centre */
+static void bounding_cube(const double *src, size_t ns, const double *tgt, size_t nt, double s, double box[4]) {
+    double lo[3] = {DBL_MAX, DBL_MAX, DBL_MAX}, hi[3] = {-DBL_MAX, -DBL_MAX, -DBL_MAX}, h = 0;
+    size_t i;
+    int d;
+    for (i = 0; i < ns + nt; i++) {
+        const double *p = i < ns ? src + 3 * i : tgt + 3 * (i - ns);
+        for (d = 0; d < 3; d++) { lo[d] = p[d] < lo[d] ? p[d] : lo[d]; hi[d] = p[d] > hi[d] ? p[d] : hi[d]; }
+    }
+    for (d = 0; d < 3; d++) {
+        box[d] = 0.5 * (lo[d] + hi[d]);
+        if (0.5 * (hi[d] - lo[d]) > h) h = 0.5 * (hi[d] - lo[d]);
+    }
+    box[3] = s * h * (1 + 1e-12);     /* the extreme points stay inside after rounding */
+}
+
 /* Exact work of the evaluation, from the same (deterministic) tree the FMM built. */
 typedef struct work {
     double p2p_pairs;                       /* sum over target leaves of targets x U-list sources */
@@ -156,7 +176,7 @@ typedef struct work {
 } work;
 
 static kifmm_status count_work(const options *o, const double *src, size_t ns, const double *tgt, size_t nt,
-                               int order, int k, const int *rank, work *w) {
+                               const double *box, int order, int k, const int *rank, work *w) {
     kifmm_tree t;
     kifmm_allocator al;
     kifmm_status st;
@@ -165,7 +185,7 @@ static kifmm_status count_work(const options *o, const double *src, size_t ns, c
     memset(&al, 0, sizeof al);
     memset(w, 0, sizeof *w);
     st = kifmm_tree_build_ex(&t, &al, src, ns, tgt, nt, o->leaf_size, o->max_depth ? o->max_depth : KIFMM_MAX_DEPTH,
-                             KIFMM_TREE_PRUNE | KIFMM_TREE_RESOLUTION, NULL);   /* as kifmm_create builds it */
+                             KIFMM_TREE_PRUNE | KIFMM_TREE_RESOLUTION, box, NULL);   /* as kifmm_create builds it */
     if (st != KIFMM_OK) return st;
 
     for (i = 0; i < t.nleaves; i++) {
@@ -293,6 +313,7 @@ int main(int argc, char **argv) {
     cfg.m2l_rank = o.rank;
     cfg.m2l_tolerance = o.m2l_tol;
     cfg.threads = threads;
+    if (o.box_scale > 0) bounding_cube(src, ns, tgt, nt, o.box_scale, cfg.box);
     s = kifmm_create(&fmm, &cfg, src, ns, tgt, nt);
     for (r = 0; s == KIFMM_OK && r < o.reps; r++) {
         s = kifmm_evaluate(fmm, q, pot, grad);
@@ -328,7 +349,7 @@ int main(int argc, char **argv) {
     err_pot = np > 0 ? sqrt(ep / np) : 0;
     if (o.grad) err_grad = ng > 0 ? sqrt(eg / ng) : 0;
 
-    s = count_work(&o, src, ns, tgt, nt, st.order, st.m2l_rank, core_rank, &w);
+    s = count_work(&o, src, ns, tgt, nt, o.box_scale > 0 ? cfg.box : NULL, st.order, st.m2l_rank, core_rank, &w);
     if (s != KIFMM_OK) {
         fprintf(stderr, "kifmm_bench: counting tree: %s\n", kifmm_status_string(s));
         return 1;
@@ -359,8 +380,9 @@ int main(int argc, char **argv) {
            kifmm_version(), o.label, o.dist, ns, nt, o.separate ? "separate" : "same", st.order, o.leaf_size,
            st.m2l_rank, o.rank ? " (fixed)" : " (from tolerance)", threads, threads == 1 ? "" : "s", o.reps,
            o.reps == 1 ? "" : "s", o.grad ? "potential + gradient" : "potential only", BENCH_BLAS);
-    printf("tree: depth %d, %zu leaves, %zu boxes; load average at start %.2f on this machine\n", st.depth,
-           st.leaves, st.boxes, load1);
+    printf("tree: depth %d, %zu leaves, %zu boxes", st.depth, st.leaves, st.boxes);
+    if (o.box_scale > 0) printf(", root cube %g x the points' bounding cube", o.box_scale);
+    printf("; load average at start %.2f on this machine\n", load1);
     printf("  %-22s %9.3f s\n", "tree + lists", st.seconds_tree);
     printf("  %-22s %9.3f s\n", "precompute", st.seconds_precompute);
     printf("  %-22s %9.3f s   (median of %d; min %.3f, max %.3f)\n", "evaluate", t_eval, o.reps, t_min, t_max);
@@ -402,17 +424,17 @@ int main(int argc, char **argv) {
                        "t_l2l,t_l2p,t_m2p,t_p2l,t_p2p,rss_mib,rss_inputs_mib,bytes_mib,err_pot,err_grad,p2p_pairs,"
                        "p2p_pairs_per_s,p2p_gflops,m2l_gflop,m2l_gflops,peak_p2p_pairs_per_s,peak_gemm_core_gflops,"
                        "peak_gemm_compress_gflops,peak_gemm_expand_gflops,p2p_frac,m2l_frac,t_direct,load1,"
-                       "peak_p2p_simd_pairs_per_s\n");
+                       "peak_p2p_simd_pairs_per_s,box_scale\n");
         fprintf(f, "%s,%s,%s,%s,%zu,%zu,%d,%d,%d,%d,%d,%g,%d,%d,%d,%d,%d,%zu,%zu,%.6f,%.6f,%.6f,%.6f,%.6f", o.label,
                 date, BENCH_BLAS, o.dist, ns, nt, o.separate, st.order, o.leaf_size, o.max_depth, o.rank, o.m2l_tol,
                 st.m2l_rank, threads, o.reps, o.grad, st.depth, st.leaves, st.boxes, st.seconds_tree,
                 st.seconds_precompute, t_eval, t_min, t_max);
         for (op = 0; op < 8; op++) fprintf(f, ",%.6f", op_med[op]);
-        fprintf(f, ",%.1f,%.1f,%.1f,%.4e,%.4e,%.6e,%.6e,%.4f,%.6f,%.4f,%.6e,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.2f,%.6e\n", rss_peak,
+        fprintf(f, ",%.1f,%.1f,%.1f,%.4e,%.4e,%.6e,%.6e,%.4f,%.6f,%.4f,%.6e,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.2f,%.6e,%g\n", rss_peak,
                 rss_inputs, st.bytes / 1048576.0, err_pot, err_grad, w.p2p_pairs, p2p_rate, p2p_gflops,
                 m2l_flops * 1e-9, m2l_gflops, pk.p2p_pairs_per_s, pk.gemm_core_gflops, pk.gemm_compress_gflops,
                 pk.gemm_expand_gflops, p2p_frac, m2l_frac, t_direct, load1,
-                pk.p2p_simd_pairs_per_s);
+                pk.p2p_simd_pairs_per_s, o.box_scale);
         fclose(f);
     }
     if (o.breakdown) {

@@ -56,6 +56,22 @@ static void test_validation(void) {
     CHECK(kifmm_create(&f, &c, x, 20, x, 20) == KIFMM_ERR_INVALID_ARGUMENT, "threads");
     c = base_config(); c.allocator.alloc_fn = tu_alloc_fn;
     CHECK(kifmm_create(&f, &c, x, 20, x, 20) == KIFMM_ERR_INVALID_ARGUMENT, "half an allocator");
+    c = base_config(); c.box[3] = -1;
+    CHECK(kifmm_create(&f, &c, x, 20, x, 20) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "box"), "box width < 0");
+    c = base_config(); c.box[3] = NAN;
+    CHECK(kifmm_create(&f, &c, x, 20, x, 20) == KIFMM_ERR_INVALID_ARGUMENT, "box width NaN");
+    c = base_config(); c.box[1] = INFINITY; c.box[3] = 1;
+    CHECK(kifmm_create(&f, &c, x, 20, x, 20) == KIFMM_ERR_INVALID_ARGUMENT, "box centre Inf");
+    c = base_config(); c.box[0] = 1e3; c.box[3] = 1e-12;
+    CHECK(kifmm_create(&f, &c, x, 20, x, 20) == KIFMM_ERR_INVALID_ARGUMENT, "box narrower than rounding");
+    c = base_config(); c.box[0] = c.box[1] = c.box[2] = 0.5; c.box[3] = 0.5;   /* x is in [0, 1)^3 */
+    x[3 * 9] = 1.25;
+    CHECK(kifmm_create(&f, &c, x, 20, x, 20) == KIFMM_ERR_INVALID_ARGUMENT && f == NULL, "a point outside the box");
+    CHECK(strstr(last_msg, "point 9 of the sources") && strstr(last_msg, "outside config.box"),
+          "message names the point: %s", last_msg);
+    CHECK(kifmm_create(&f, &c, x + 30, 10, x, 20) == KIFMM_ERR_INVALID_ARGUMENT, "a target outside the box");
+    CHECK(strstr(last_msg, "point 9 of the targets"), "message names the target: %s", last_msg);
+    x[3 * 9] = 0.25;
     c = base_config();
     CHECK(kifmm_create(NULL, &c, x, 20, x, 20) == KIFMM_ERR_INVALID_ARGUMENT, "out NULL");
     CHECK(kifmm_create(&f, &c, NULL, 20, x, 20) == KIFMM_ERR_INVALID_ARGUMENT, "sources NULL");

@@ -159,11 +159,59 @@ static void test_reproducible(void) {
     free(a); free(b); free(ga); free(gb); free(x2);
 }
 
+/* config.box: a root cube larger than the points and off their centre gives a different tree with
+   the same accuracy; a point on the box's face counts as inside; set_points with a point outside
+   fails cleanly and leaves the object as it was */
+static void test_box(void) {
+    size_t n = quick ? 5000 : 40000, i;
+    problem p;
+    kifmm *f = NULL, *g = NULL;
+    kifmm_config c;
+    kifmm_stats sf, sg;
+    double *pot = malloc(n * sizeof *pot), *grad = malloc(3 * n * sizeof *grad), *pot2 = malloc(n * sizeof *pot2);
+    double *ref = malloc(n * sizeof *ref), *refg = malloc(3 * n * sizeof *refg), ep, eg, keep;
+    tu_seed(11);
+    make_problem(&p, TU_CUBE, n, n, 0);      /* points in [0, 1]^3 */
+    memset(&c, 0, sizeof c);
+    c.order = 6;
+    c.leaf_size = 60;
+    CHECK(kifmm_create(&g, &c, p.src, n, p.tgt, n) == KIFMM_OK, "create, default box");
+    c.box[0] = 0.3; c.box[1] = 0.6; c.box[2] = 0.5; c.box[3] = 1.1;
+    p.tgt[0] = 0.3 + 1.1;                    /* on the face x = centre + half width */
+    CHECK(kifmm_create(&f, &c, p.src, n, p.tgt, n) == KIFMM_OK, "create with a box");
+    CHECK(f->tree.center[0] == 0.3 && f->tree.center[1] == 0.6 && f->tree.center[2] == 0.5 &&
+          f->tree.half_width == 1.1, "the tree's root is the box");
+    memset(&sf, 0, sizeof sf);
+    memset(&sg, 0, sizeof sg);
+    kifmm_get_stats(f, &sf);
+    kifmm_get_stats(g, &sg);
+    CHECK(sf.leaves != sg.leaves, "a different tree: %zu vs %zu leaves", sf.leaves, sg.leaves);
+    CHECK(kifmm_evaluate(f, p.q, pot, grad) == KIFMM_OK, "evaluate");
+    kifmm_direct(p.src, n, p.q, p.tgt, n, ref, refg);
+    rel_errors(pot, ref, grad, refg, n, &ep, &eg);
+    printf("p= 6 cube, box 1.1 about (0.3, 0.6, 0.5), %zu leaves (default box %zu): error %.2e / %.2e\n", sf.leaves,
+           sg.leaves, ep, eg);
+    CHECK(ep <= target_pot[6] && eg <= target_grad[6], "box error %.2e / %.2e", ep, eg);
+    keep = p.src[3 * 17 + 2];
+    p.src[3 * 17 + 2] = 0.5 - 1.1 - 1e-9;    /* just below the box */
+    CHECK(kifmm_set_points(f, p.src, n, p.tgt, n) == KIFMM_ERR_INVALID_ARGUMENT, "a source outside the box");
+    p.src[3 * 17 + 2] = keep;
+    CHECK(kifmm_evaluate(f, p.q, pot2, grad) == KIFMM_OK && memcmp(pot, pot2, n * sizeof *pot) == 0,
+          "the object is as it was");
+    for (i = 0; i < 3 * n; i++) p.tgt[i] -= 0.2;   /* moved, still inside: same box, new tree */
+    CHECK(kifmm_set_points(f, p.src, n, p.tgt, n) == KIFMM_OK && f->tree.half_width == 1.1, "set_points keeps the box");
+    kifmm_destroy(f);
+    kifmm_destroy(g);
+    free_problem(&p);
+    free(pot); free(grad); free(pot2); free(ref); free(refg);
+}
+
 int main(int argc, char **argv) {
     quick = argc > 1 && strcmp(argv[1], "quick") == 0;
     test_empty();
     test_orders();
     test_reproducible();
+    test_box();
     printf("%s: %d failures\n", tu_failures ? "FAIL" : "OK", tu_failures);
     return tu_failures != 0;
 }

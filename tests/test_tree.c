@@ -307,10 +307,10 @@ static void check_m2l_groups(const kifmm_tree *t, int *vectors_seen) {
     }
 }
 
-static void run_case(const char *name, const double *s, size_t ns, const double *tg, size_t nt, int leaf,
-                     int maxd, int brute, int *vectors_seen) {
+static void run_case_box(const char *name, const double *s, size_t ns, const double *tg, size_t nt, int leaf,
+                         int maxd, int brute, int *vectors_seen, const double *box) {
     kifmm_tree t;
-    kifmm_status st = kifmm_tree_build(&t, NULL, s, ns, tg, nt, leaf, maxd, NULL);
+    kifmm_status st = kifmm_tree_build_ex(&t, NULL, s, ns, tg, nt, leaf, maxd, 0, box, NULL);
     CHECK(st == KIFMM_OK, "%s: build status %d", name, (int)st);
     if (st != KIFMM_OK) return;
     check_invariants(&t, s, tg);
@@ -320,6 +320,11 @@ static void run_case(const char *name, const double *s, size_t ns, const double 
     printf("%-22s ns %6zu nt %6zu: depth %2d boxes %6d leaves %6d, max U %d V %d W %d X %d\n", name, ns, nt,
            t.depth, t.nboxes, t.nleaves, t.u_max, t.v_max, t.w_max, t.x_max);
     kifmm_tree_free(&t);
+}
+
+static void run_case(const char *name, const double *s, size_t ns, const double *tg, size_t nt, int leaf,
+                     int maxd, int brute, int *vectors_seen) {
+    run_case_box(name, s, ns, tg, nt, leaf, maxd, brute, vectors_seen, NULL);
 }
 
 static void test_trees(void) {
@@ -351,6 +356,17 @@ static void test_trees(void) {
         run_case("coincident > leaf", same, 50, same, 50, 4, 6, 1, seen);
         run_case("coincident deepest", same, 50, one, 1, 4, KIFMM_MAX_DEPTH, 0, seen);
     }
+    {   /* a given root cube: larger than the points, off centre, points on its faces */
+        size_t n = 700;
+        double *x = tu_new_points(n, TU_CUBE), box[4] = {0.25, 0.5, 0.75, 0.75};
+        kifmm_tree t;
+        x[0] = -0.5; x[4] = 1.25; x[8] = 1.5;   /* on the faces x-, y+, z+ */
+        run_case_box("cube in a given box", x, n, x + 3 * (n / 2), n / 2, 6, KIFMM_MAX_DEPTH, 1, seen, box);
+        CHECK(kifmm_tree_build_ex(&t, NULL, x, n, x, n, 6, KIFMM_MAX_DEPTH, 0, box, NULL) == KIFMM_OK &&
+              t.center[0] == 0.25 && t.center[2] == 0.75 && t.half_width == 0.75, "the root is the box");
+        kifmm_tree_free(&t);
+        free(x);
+    }
     {   /* bigger uniform: every transfer vector used, counting test and bounds */
         size_t n = 30000;
         double *x = tu_new_points(n, TU_CUBE);
@@ -376,6 +392,17 @@ static void test_bad_input(void) {
     CHECK(kifmm_tree_build(&t, NULL, x, 1, x, 1, 0, 5, NULL) == KIFMM_ERR_INVALID_ARGUMENT, "leaf 0");
     CHECK(kifmm_tree_build(&t, NULL, x, 1, x, 1, 4, KIFMM_MAX_DEPTH + 1, NULL) == KIFMM_ERR_INVALID_ARGUMENT,
           "depth");
+    {   /* a point outside the box (counting targets after sources), and boxes that are not */
+        double box[4] = {0, 0, 0, 1}, in[6] = {1, -1, 0.5, 0, 0, 0}, out[3] = {0, 1.0000001, 0};
+        CHECK(kifmm_tree_build_ex(&t, NULL, in, 2, out, 1, 4, 5, 0, box, &bad) == KIFMM_ERR_INVALID_ARGUMENT &&
+              bad == 2, "outside the box: %zu", bad);
+        CHECK(kifmm_tree_build_ex(&t, NULL, in, 2, in, 2, 4, 5, 0, box, NULL) == KIFMM_OK, "on its faces");
+        kifmm_tree_free(&t);
+        box[3] = 0;
+        CHECK(kifmm_tree_build_ex(&t, NULL, in, 1, in, 1, 4, 5, 0, box, NULL) == KIFMM_ERR_INVALID_ARGUMENT, "width 0");
+        box[3] = 1; box[1] = NAN;
+        CHECK(kifmm_tree_build_ex(&t, NULL, in, 1, in, 1, 4, 5, 0, box, NULL) == KIFMM_ERR_INVALID_ARGUMENT, "NaN");
+    }
     half.alloc_fn = tu_alloc_fn;
     CHECK(kifmm_tree_build(&t, &half, x, 1, x, 1, 4, 5, NULL) == KIFMM_ERR_INVALID_ARGUMENT, "half allocator");
 }
