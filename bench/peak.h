@@ -199,14 +199,14 @@ typedef struct bench_peak {
     double gemm_compress_gflops; /* one call: k x 4096 x n, A transposed */
     double gemm_expand_gflops; /* n x 256 x k, concurrent */
     /* a factored core A_t (B_t^T x), r the typical core rank (0: not measured): its two GEMMs,
-       (k x r)^T (k x 256) and (k x r) (r x 256), concurrent */
+       (r x k) (k x 256) (B_t^T is stored) and (k x r) (r x 256), concurrent */
     double gemm_lowrank_bt_gflops, gemm_lowrank_a_gflops;
 } bench_peak;
 
 static void bench_peak_measure(bench_peak *pk, const kifmm_blas *blas, int order, int k, int r, int threads,
                                int grad) {
     int n = 6 * (order - 1) * (order - 1) + 2;
-    pk->gemm_lowrank_bt_gflops = r > 0 ? bench_peak_dgemm(blas, threads, 1, r, 256, k, 2e8, 5) : 0;
+    pk->gemm_lowrank_bt_gflops = r > 0 ? bench_peak_dgemm(blas, threads, 0, r, 256, k, 2e8, 5) : 0;
     pk->gemm_lowrank_a_gflops = r > 0 ? bench_peak_dgemm(blas, threads, 0, k, 256, r, 2e8, 5) : 0;
     pk->p2p_pairs_per_s = bench_peak_p2p(threads, 150, grad, 5e7, 5);
     pk->p2p_simd_pairs_per_s = bench_peak_p2p_with(bench_p2p_simd, threads, 150, grad, 2e8, 5);

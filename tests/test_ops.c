@@ -133,12 +133,12 @@ static void target_error(const size_t *off, const int *idx, int ancestors, doubl
     *eg = acc_rel(&g);
 }
 
-/* the k x k core C_t as stored: dense, or from its factors A_t B_t^T */
+/* the k x k core C_t as stored: dense, or from its factors A_t (k x r) and B_t^T (r x k) */
 static void core_dense(const kifmm_ops *o, int t, double *c) {
     int k = o->k, r = o->m2l_r[t];
     const double *f = o->m2l_c + o->m2l_coff[t];
     if (r == k) memcpy(c, f, sizeof(double) * k * k);
-    else kifmm__dgemm(NULL, 0, 1, k, k, r, 1.0, f, k, f + (size_t)k * r, k, 0.0, c, k);
+    else kifmm__dgemm(NULL, 0, 0, k, k, r, 1.0, f, k, f + (size_t)k * r, r, 0.0, c, k);
 }
 
 static double frob(int m, const double *a, const double *b) {   /* ||a - b||_F, or ||a|| if !b */
