@@ -304,12 +304,25 @@ static void kifmm__la_micro(int kc, const double *ap, const double *bp, double a
 }
 #endif
 
-/* C(mr x nr) = beta*C + alpha*acc; beta == 0 never reads C. */
+/* Pack columns given by pointers, rows p0 .. p0+kc-1 of each, as kifmm__la_pack packs op(B). */
+static void kifmm__la_pack_cols(int w, int count, int kc, const double *const *cols, int p0, double *out) {
+    int i0, i, p;
+    for (i0 = 0; i0 < count; i0 += w, out += (size_t)w * kc) {
+        int wr = count - i0 < w ? count - i0 : w;
+        for (i = 0; i < w; ++i) {
+            const double *x = i < wr ? cols[i0 + i] + p0 : NULL;
+            for (p = 0; p < kc; ++p) out[(size_t)p * w + i] = x ? x[p] : 0.0;
+        }
+    }
+}
+
+/* C(mr x nr) = beta*C + alpha*acc; beta == 0 never reads C. Column j of C is c + j ldc, or
+   cols[j] + row when cols is given. */
 static void kifmm__la_store_tile(const double *acc, int mr, int nr, double alpha, double beta,
-                              double *c, int ldc) {
+                              double *c, int ldc, double *const *cols, int row) {
     int i, j;
     for (j = 0; j < nr; ++j) {
-        double *cj = c + (size_t)j * ldc;
+        double *cj = cols ? cols[j] + row : c + (size_t)j * ldc;
         const double *aj = acc + j * KIFMM__GEMM_MR;
         if (beta == 0.0) for (i = 0; i < mr; ++i) cj[i] = alpha * aj[i];
         else if (beta == 1.0) for (i = 0; i < mr; ++i) cj[i] += alpha * aj[i];
@@ -317,9 +330,9 @@ static void kifmm__la_store_tile(const double *acc, int mr, int nr, double alpha
     }
 }
 
-/* One packed MC x KC block of A against one packed KC x NC block of B. */
+/* One packed MC x KC block of A against one packed KC x NC block of B (C as in store_tile). */
 static void kifmm__la_macro(int mc, int nc, int kc, double alpha, const double *ap, const double *bp,
-                         double beta, double *c, int ldc) {
+                         double beta, double *c, int ldc, double *const *cols, int row) {
     double acc[KIFMM__GEMM_MR * KIFMM__GEMM_NR];
     int ir, jr;
     for (jr = 0; jr < nc; jr += KIFMM__GEMM_NR) {
@@ -327,7 +340,42 @@ static void kifmm__la_macro(int mc, int nc, int kc, double alpha, const double *
         for (ir = 0; ir < mc; ir += KIFMM__GEMM_MR) {
             int mr = mc - ir < KIFMM__GEMM_MR ? mc - ir : KIFMM__GEMM_MR;
             kifmm__la_micro(kc, ap + (size_t)ir * kc, bp + (size_t)jr * kc, acc);
-            kifmm__la_store_tile(acc, mr, nr, alpha, beta, c + ir + (size_t)jr * ldc, ldc);
+            kifmm__la_store_tile(acc, mr, nr, alpha, beta, cols ? NULL : c + ir + (size_t)jr * ldc, ldc,
+                                 cols ? cols + jr : NULL, row + ir);
+        }
+    }
+}
+
+/* The built-in GEMM; the columns of B and of C may instead be given by pointers (bcols, ccols,
+   B then not transposed), gathered in the packing and scattered by the tile stores: the M2L's
+   per-vector products read and accumulate in place, with no copies around them. */
+static void kifmm__la_gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
+                           const double *b, int ldb, const double *const *bcols, double beta, double *c,
+                           int ldc, double *const *ccols) {
+    double apack[KIFMM__GEMM_MC * KIFMM__GEMM_KC], bpack[KIFMM__GEMM_KC * KIFMM__GEMM_NC];
+    /* strides of op(A)(i,p) and op(B)(p,j) */
+    size_t ars = ta ? (size_t)lda : 1, acs = ta ? 1 : (size_t)lda;
+    size_t brs = tb ? (size_t)ldb : 1, bcs = tb ? 1 : (size_t)ldb;
+    int jc, pc, ic;
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0.0) {
+        for (jc = 0; jc < (ccols ? n : 1); ++jc)
+            kifmm__la_scale_c(m, ccols ? 1 : n, beta, ccols ? ccols[jc] : c, ccols ? m : ldc);
+        return;
+    }
+    for (jc = 0; jc < n; jc += KIFMM__GEMM_NC) {
+        int nc = n - jc < KIFMM__GEMM_NC ? n - jc : KIFMM__GEMM_NC;
+        for (pc = 0; pc < k; pc += KIFMM__GEMM_KC) {
+            int kc = k - pc < KIFMM__GEMM_KC ? k - pc : KIFMM__GEMM_KC;
+            double bb = pc == 0 ? beta : 1.0;      /* later k-blocks accumulate */
+            if (bcols) kifmm__la_pack_cols(KIFMM__GEMM_NR, nc, kc, bcols + jc, pc, bpack);
+            else kifmm__la_pack(KIFMM__GEMM_NR, nc, kc, b + pc * brs + jc * bcs, bcs, brs, bpack);
+            for (ic = 0; ic < m; ic += KIFMM__GEMM_MC) {
+                int mc = m - ic < KIFMM__GEMM_MC ? m - ic : KIFMM__GEMM_MC;
+                kifmm__la_pack(KIFMM__GEMM_MR, mc, kc, a + ic * ars + pc * acs, ars, acs, apack);
+                kifmm__la_macro(mc, nc, kc, alpha, apack, bpack, bb, ccols ? NULL : c + ic + (size_t)jc * ldc, ldc,
+                                ccols ? ccols + jc : NULL, ic);
+            }
         }
     }
 }
@@ -335,26 +383,7 @@ static void kifmm__la_macro(int mc, int nc, int kc, double alpha, const double *
 KIFMM_DEF void kifmm__dgemm_builtin(int ta, int tb, int m, int n, int k, double alpha,
                                     const double *a, int lda, const double *b, int ldb, double beta,
                                     double *c, int ldc) {
-    double apack[KIFMM__GEMM_MC * KIFMM__GEMM_KC], bpack[KIFMM__GEMM_KC * KIFMM__GEMM_NC];
-    /* strides of op(A)(i,p) and op(B)(p,j) */
-    size_t ars = ta ? (size_t)lda : 1, acs = ta ? 1 : (size_t)lda;
-    size_t brs = tb ? (size_t)ldb : 1, bcs = tb ? 1 : (size_t)ldb;
-    int jc, pc, ic;
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0 || alpha == 0.0) { kifmm__la_scale_c(m, n, beta, c, ldc); return; }
-    for (jc = 0; jc < n; jc += KIFMM__GEMM_NC) {
-        int nc = n - jc < KIFMM__GEMM_NC ? n - jc : KIFMM__GEMM_NC;
-        for (pc = 0; pc < k; pc += KIFMM__GEMM_KC) {
-            int kc = k - pc < KIFMM__GEMM_KC ? k - pc : KIFMM__GEMM_KC;
-            double bb = pc == 0 ? beta : 1.0;      /* later k-blocks accumulate */
-            kifmm__la_pack(KIFMM__GEMM_NR, nc, kc, b + pc * brs + jc * bcs, bcs, brs, bpack);
-            for (ic = 0; ic < m; ic += KIFMM__GEMM_MC) {
-                int mc = m - ic < KIFMM__GEMM_MC ? m - ic : KIFMM__GEMM_MC;
-                kifmm__la_pack(KIFMM__GEMM_MR, mc, kc, a + ic * ars + pc * acs, ars, acs, apack);
-                kifmm__la_macro(mc, nc, kc, alpha, apack, bpack, bb, c + ic + (size_t)jc * ldc, ldc);
-            }
-        }
-    }
+    kifmm__la_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, NULL, beta, c, ldc, NULL);
 }
 
 #ifndef KIFMM_USE_CBLAS
@@ -2320,7 +2349,8 @@ static void kifmm__m2l_block_run(kifmm_eval *e, int l, int b0, int b1, double sc
     int n = o->n, k = o->k, lb = t->level_begin[l], tv;
     double *lh = e->thread_buf + e->thread_len * (size_t)kifmm__thread() + 3 * (size_t)n;
     double *gat = lh + (size_t)k * KIFMM__M2L_BLOCK, *res = gat + (size_t)k * KIFMM__M2L_BLOCK;
-    double *mid = res + (size_t)k * KIFMM__M2L_BLOCK;
+    double *mid = res + (size_t)k * KIFMM__M2L_BLOCK, *dst[KIFMM__M2L_BLOCK];
+    const double *src[KIFMM__M2L_BLOCK];
     size_t base = (size_t)l * KIFMM_NUM_TRANSFER;
     memset(lh, 0, (size_t)k * (b1 - b0) * sizeof *lh);
     for (tv = 0; tv < KIFMM_NUM_TRANSFER; tv++) {
@@ -2333,17 +2363,31 @@ static void kifmm__m2l_block_run(kifmm_eval *e, int l, int b0, int b1, double sc
         for (p1 = p0; p1 < t->m2l_off[base + tv + 1] && t->m2l_tgt[p1] < b1; p1++) {}
         np = (int)(p1 - p0);
         if (np == 0 || r == 0) continue;
+        if (!e->blas.dgemm) {              /* the built-in GEMM reads and adds in place */
+            for (j = p0; j < p1; j++) {
+                src[j - p0] = e->m2l_buf + (size_t)(t->m2l_src[j] - lb) * k;
+                dst[j - p0] = lh + (size_t)(t->m2l_tgt[j] - b0) * k;
+            }
+            if (r == k)
+                kifmm__la_gemm(0, 0, k, np, k, 1.0, c, k, NULL, 0, src, 1.0, NULL, 0, dst);
+            else {   /* A_t (B_t^T x) */
+                kifmm__la_gemm(0, 0, r, np, k, 1.0, c + (size_t)k * r, r, NULL, 0, src, 0.0, mid, r, NULL);
+                kifmm__la_gemm(0, 0, k, np, r, 1.0, c, k, mid, r, NULL, 1.0, NULL, 0, dst);
+            }
+            continue;
+        }
+        /* the caller's GEMM: gather, multiply, scatter */
         for (j = p0; j < p1; j++)
             memcpy(gat + (j - p0) * k, e->m2l_buf + (size_t)(t->m2l_src[j] - lb) * k, (size_t)k * sizeof *gat);
         if (r == k)
             kifmm__dgemm_local(&e->blas, 0, 0, k, np, k, 1.0, c, k, gat, k, 0.0, res, k);
-        else {   /* A_t (B_t^T x) */
+        else {
             kifmm__dgemm_local(&e->blas, 0, 0, r, np, k, 1.0, c + (size_t)k * r, r, gat, k, 0.0, mid, r);
             kifmm__dgemm_local(&e->blas, 0, 0, k, np, r, 1.0, c, k, mid, r, 0.0, res, k);
         }
         for (j = p0; j < p1; j++) {
-            double *dst = lh + (size_t)(t->m2l_tgt[j] - b0) * k, *src = res + (j - p0) * k;
-            for (i = 0; i < k; i++) dst[i] += src[i];
+            double *d = lh + (size_t)(t->m2l_tgt[j] - b0) * k, *x = res + (j - p0) * k;
+            for (i = 0; i < k; i++) d[i] += x[i];
         }
     }
     kifmm__dgemm_local(&e->blas, 0, 0, n, b1 - b0, k, scale, o->m2l_u, n, lh, k, 1.0, e->check + (size_t)b0 * n, n);

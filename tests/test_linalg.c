@@ -201,6 +201,34 @@ static void test_gemm(void) {
     kifmm__dgemm(NULL, 0, 0, 0, 3, 2, 1.0, a, 1, a, 2, 0.0, c, 1);
     kifmm__dgemm(NULL, 0, 0, 2, 0, 2, 1.0, a, 2, a, 2, 0.0, c, 2);
     check("dgemm m = 0 / n = 0 leave C alone", fabs(c[0] - 1) + fabs(c[5] - 6), 0);
+    {   /* columns by pointer (the M2L's in-place GEMM): B's gathered and C's scattered in a
+           shuffled order, with beta = 1 and 0, against gather + GEMM + scatter-add by hand */
+        int m = 37, n = 21, k = 150, i, j, perm[21];
+        double *big = dalloc((size_t)k * 30), *cb = dalloc((size_t)m * 30), *bg = dalloc((size_t)k * n);
+        double *cr = dalloc((size_t)m * n), *cref = dalloc((size_t)m * 30), *am = dalloc((size_t)m * k), w = 0;
+        const double *bcols[21];
+        double *ccols[21];
+        randn(&g, k, 30, big, k); randn(&g, m, 30, cb, m); randn(&g, m, k, am, m);
+        memcpy(cref, cb, (size_t)m * 30 * sizeof *cref);
+        for (j = 0; j < n; ++j) perm[j] = (j * 7 + 3) % 30;        /* distinct, out of order */
+        for (j = 0; j < n; ++j) {
+            bcols[j] = big + (size_t)perm[(j + 5) % n] * k;
+            ccols[j] = cb + (size_t)perm[j] * m;
+            memcpy(bg + (size_t)j * k, bcols[j], (size_t)k * sizeof *bg);
+        }
+        kifmm__dgemm_builtin(0, 0, m, n, k, 1.0, am, m, bg, k, 0.0, cr, m);
+        for (j = 0; j < n; ++j)
+            for (i = 0; i < m; ++i) cref[i + (size_t)perm[j] * m] += cr[i + (size_t)j * m];
+        kifmm__la_gemm(0, 0, m, n, k, 1.0, am, m, NULL, 0, bcols, 1.0, NULL, 0, ccols);
+        for (i = 0; i < m * 30; ++i) w = fmax(w, fabs(cb[i] - cref[i]) / (1 + fabs(cref[i])));
+        check("dgemm by column pointers, beta = 1, against gather / GEMM / scatter-add", w, 1e-14);
+        kifmm__la_gemm(0, 0, m, n, k, 1.0, am, m, NULL, 0, bcols, 0.0, cr, m, NULL);   /* into a plain C */
+        kifmm__dgemm_builtin(0, 0, m, n, k, 1.0, am, m, bg, k, 0.0, cref, m);
+        w = 0;
+        for (i = 0; i < m * n; ++i) w = fmax(w, fabs(cr[i] - cref[i]));
+        check("dgemm by column pointers into a plain C, bitwise", w, 0);
+        free(big); free(cb); free(bg); free(cr); free(cref); free(am);
+    }
     hook.dgemm = counting_dgemm; hook.user = &calls;
     kifmm__dgemm(&hook, 0, 0, 2, 2, 3, 1.0, a, 2, a, 3, 0.0, c, 2);
     /* [1 3 5; 2 4 6] * [1 4; 2 5; 3 6] = [22 49; 28 64] */
