@@ -478,8 +478,41 @@ static void test_radix_par(void) {
     free(a); free(b); free(c); free(d); free(cnt);
 }
 
+/* The Morton sort (top bits by radix, then each run of equal top bits on its own) gives the full
+   stable radix sort's result: keys spread over the top bits (short runs, insertion), one run over
+   several blocks (radix on the low bits), runs across block boundaries, equal keys, on 1, 2 and 3
+   threads. */
+static void test_morton_sort(void) {
+    enum { N = 3 * KIFMM__SORT_BLOCK + 777, LOW = 3 * KIFMM_MAX_DEPTH - KIFMM__SORT_TOP };
+    kifmm__kv *a = (kifmm__kv *)malloc(sizeof(kifmm__kv) * N), *b = (kifmm__kv *)malloc(sizeof(kifmm__kv) * N);
+    kifmm__kv *c = (kifmm__kv *)malloc(sizeof(kifmm__kv) * N), *d = (kifmm__kv *)malloc(sizeof(kifmm__kv) * N);
+    size_t *cnt = (size_t *)malloc(sizeof(size_t) * (3 * 2048 + kifmm__sort_blocks(N) + 1)), i;
+    int th, kind, same = 1;
+    for (kind = 0; kind < 4; kind++) {
+        kifmm__kv *ref, *got;
+        for (i = 0; i < N; i++) {
+            uint64_t top = kind == 0 ? (uint64_t)(tu_rand() * 4e6)           /* runs of ~1 */
+                         : kind == 1 ? (i % 5 == 0 ? (uint64_t)(tu_rand() * 50) : 7)   /* one huge run */
+                         : kind == 2 ? (uint64_t)(tu_rand() * 20)            /* 20 runs of ~2500 */
+                         : (uint64_t)(tu_rand() * 3000);                     /* runs of ~17: insertion */
+            a[i].key = top << LOW | (uint64_t)(tu_rand() * (kind == 3 ? 4 : 300));   /* equal keys */
+            a[i].idx = i;
+        }
+        memcpy(c, a, sizeof(kifmm__kv) * N);
+        ref = kifmm__radix_sort(c, d, N, 3 * KIFMM_MAX_DEPTH);
+        for (th = 1; th <= 3; th++) {
+            memcpy(b, a, sizeof(kifmm__kv) * N);
+            got = kifmm__morton_sort(b, ref == c ? d : c, N, cnt, th);
+            same &= memcmp(got, ref, sizeof(kifmm__kv) * N) == 0;
+        }
+    }
+    CHECK(same, "Morton sort differs from the full radix sort");
+    free(a); free(b); free(c); free(d); free(cnt);
+}
+
 int main(void) {
     test_keys();
+    test_morton_sort();
     test_trees();
     test_bad_input();
     test_alloc_failure();
