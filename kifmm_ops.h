@@ -150,6 +150,7 @@ typedef struct kifmm_eval {
     double *grad;                 /* gradients wanted by this evaluation (grad_buf) or NULL */
     double *grad_buf;             /* gradients, 3 x nt structure of arrays */
     double *leafbuf;              /* 2 n x leaf_cols: batched check <-> equivalent solves, M2M, L2L */
+    int    *active;               /* the leaves P2M / L2P work on (with sources / with targets) */
     int     leaf_cols;            /* columns per batch (KIFMM__LEAF_CHUNK at most) */
     double *m2l_buf;              /* compressed multipoles of a level (k x boxes) */
     size_t  m2l_level_max;
@@ -2211,6 +2212,7 @@ KIFMM_DEF void kifmm_eval_free(kifmm_eval *e, const kifmm_allocator *al) {
     kifmm__free(al, e->pot, t->ntargets * sizeof(double));
     kifmm__free(al, e->grad_buf, 3 * t->ntargets * sizeof(double));
     kifmm__free(al, e->leafbuf, 2 * n * (size_t)e->leaf_cols * sizeof(double));
+    kifmm__free(al, e->active, (size_t)t->nleaves * sizeof(int));
     kifmm__free(al, e->m2l_buf, k * e->m2l_level_max * sizeof(double));
     kifmm__free(al, e->thread_buf, e->thread_len * e->nthreads * sizeof(double));
     memset(e, 0, sizeof *e);
@@ -2244,6 +2246,7 @@ KIFMM_DEF kifmm_status kifmm_eval_init(kifmm_eval *e, const kifmm_ops *ops, cons
        at p = 8) */
     e->leaf_cols = t->nleaves < KIFMM__LEAF_CHUNK ? (t->nleaves > 0 ? t->nleaves : 1) : KIFMM__LEAF_CHUNK;
     KIFMM__EALLOC(e->leafbuf, 2 * n * (size_t)e->leaf_cols);
+    KIFMM__EALLOC(e->active, (size_t)t->nleaves);
     KIFMM__EALLOC(e->m2l_buf, k * e->m2l_level_max);
     KIFMM__EALLOC(e->thread_buf, e->thread_len * e->nthreads);
 #undef KIFMM__EALLOC
@@ -2293,27 +2296,35 @@ static void kifmm__to_surface(kifmm_eval *e, int b, double alpha, int src, doubl
                (size_t)n, chk, NULL, NULL, NULL);
 }
 
+/* P2M works on the leaves with sources only: on a surface more than half the leaves are empty
+   (sphere, 10^6 + 10^6 points, leaf 300: 10823 of 24242 hold sources), and their multipoles are
+   zero. */
 KIFMM_DEF void kifmm__op_p2m(kifmm_eval *e) {
     const kifmm_tree *t = e->tree;
     const kifmm_ops *o = e->ops;
-    int n = o->n, r = o->c2e_rank, nl = t->nleaves, c0;
+    int n = o->n, r = o->c2e_rank, na = 0, c0, l;
     double *chk = e->leafbuf, *y = e->leafbuf + (size_t)n * e->leaf_cols;
-    for (c0 = 0; c0 < nl; c0 += e->leaf_cols) {
-        int cnt = nl - c0 < e->leaf_cols ? nl - c0 : e->leaf_cols;
+    for (l = 0; l < t->nleaves; l++) {
+        int b = t->leaf[l];
+        if (t->src_end[b] > t->src_begin[b]) e->active[na++] = b;
+        else memset(e->equiv + (size_t)b * n, 0, (size_t)n * sizeof *e->equiv);
+    }
+    for (c0 = 0; c0 < na; c0 += e->leaf_cols) {
+        int cnt = na - c0 < e->leaf_cols ? na - c0 : e->leaf_cols;
         ptrdiff_t i;
         KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
         for (i = 0; i < cnt; i++) {
             double *c = chk + (size_t)i * n;
-            int b = t->leaf[c0 + i];
+            int b = e->active[c0 + i];
             memset(c, 0, (size_t)n * sizeof *c);
-            if (t->src_end[b] > t->src_begin[b]) kifmm__to_surface(e, b, KIFMM_RADIUS_OUTER, b, c);
+            kifmm__to_surface(e, b, KIFMM_RADIUS_OUTER, b, c);
         }
         /* a chunk of leaves' solves at once: equivalent = hw * c2e_v (c2e_u check) */
         kifmm__dgemm(&e->blas, 0, 0, r, cnt, n, 1.0, o->c2e_u, r, chk, n, 0.0, y, r);
         kifmm__dgemm(&e->blas, 0, 0, n, cnt, r, 1.0, o->c2e_v, n, y, r, 0.0, chk, n);
         KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
         for (i = 0; i < cnt; i++) {
-            int b = t->leaf[c0 + i], j;
+            int b = e->active[c0 + i], j;
             double hw = kifmm__box_hw(t, b);
             for (j = 0; j < n; j++) e->equiv[(size_t)b * n + j] = hw * chk[(size_t)i * n + j];
         }
@@ -2463,25 +2474,30 @@ KIFMM_DEF void kifmm__op_l2l(kifmm_eval *e, int l) {
     }
 }
 
+/* L2P works on the leaves with targets only (level 2 and below: above, nothing is far enough
+   to have reached a local expansion) */
 KIFMM_DEF void kifmm__op_l2p(kifmm_eval *e) {
     const kifmm_tree *t = e->tree;
     const kifmm_ops *o = e->ops;
-    int n = o->n, r = o->c2e_rank, nl = t->nleaves, c0;
+    int n = o->n, r = o->c2e_rank, na = 0, c0, l;
     double *chk = e->leafbuf, *y = e->leafbuf + (size_t)n * e->leaf_cols;
-    for (c0 = 0; c0 < nl; c0 += e->leaf_cols) {
-        int cnt = nl - c0 < e->leaf_cols ? nl - c0 : e->leaf_cols;
+    for (l = 0; l < t->nleaves; l++) {
+        int b = t->leaf[l];
+        if (t->tgt_end[b] > t->tgt_begin[b] && kifmm_key_level(t->key[b]) >= 2) e->active[na++] = b;
+    }
+    for (c0 = 0; c0 < na; c0 += e->leaf_cols) {
+        int cnt = na - c0 < e->leaf_cols ? na - c0 : e->leaf_cols;
         ptrdiff_t i;
         KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
         for (i = 0; i < cnt; i++)
-            memcpy(chk + (size_t)i * n, e->check + (size_t)t->leaf[c0 + i] * n, (size_t)n * sizeof *chk);
+            memcpy(chk + (size_t)i * n, e->check + (size_t)e->active[c0 + i] * n, (size_t)n * sizeof *chk);
         /* downward check-to-equivalent is the transpose of the upward one: c2e_u^T (c2e_v^T check) */
         kifmm__dgemm(&e->blas, 1, 0, r, cnt, n, 1.0, o->c2e_v, n, chk, n, 0.0, y, r);
         kifmm__dgemm(&e->blas, 1, 0, n, cnt, r, 1.0, o->c2e_u, r, y, r, 0.0, chk, n);
         KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
         for (i = 0; i < cnt; i++) {
-            int b = t->leaf[c0 + i], j;
+            int b = e->active[c0 + i], j;
             double *q = chk + (size_t)i * n, hw = kifmm__box_hw(t, b);
-            if (t->tgt_end[b] == t->tgt_begin[b] || kifmm_key_level(t->key[b]) < 2) continue;
             for (j = 0; j < n; j++) q[j] *= hw;
             kifmm__surface_to_targets(e, b, b, KIFMM_RADIUS_OUTER, q);
         }
