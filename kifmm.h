@@ -249,9 +249,9 @@ static kifmm_status kifmm__resolve(const kifmm_config *in, kifmm_config *c) {
     KIFMM__BAD(!(c->m2l_tolerance >= 0) || c->m2l_tolerance >= 1, "m2l_tolerance (0 <= t < 1)", c->m2l_tolerance);
     KIFMM__BAD((!c->allocator.alloc_fn) != (!c->allocator.free_fn), "allocator (set both functions or neither)", 0);
     KIFMM__BAD(!(c->box[3] >= 0) || c->box[3] > KIFMM_MAX_COORDINATE, "box[3], the half width (0..1e150)", c->box[3]);
-    KIFMM__BAD(c->box[3] > 0 && !kifmm__box_ok(c->box), "box (finite centre, half width >= 64 ulps of it)", c->box[3]);
-    KIFMM__BAD(c->box[3] > 0 && fmax(fabs(c->box[0]), fmax(fabs(c->box[1]), fabs(c->box[2]))) > KIFMM_MAX_COORDINATE,
-               "box centre (within +-1e150)", fmax(fabs(c->box[0]), fmax(fabs(c->box[1]), fabs(c->box[2]))));
+    KIFMM__BAD(c->box[3] > 0 && (!kifmm__box_ok(c->box) || fabs(c->box[0]) > KIFMM_MAX_COORDINATE ||
+                                 fabs(c->box[1]) > KIFMM_MAX_COORDINATE || fabs(c->box[2]) > KIFMM_MAX_COORDINATE),
+               "box (centre finite and within +-1e150, half width >= 64 ulps of it)", c->box[3]);
 #undef KIFMM__BAD
     if (c->order == 0) c->order = c->tolerance > 0 ? kifmm_order_for_tolerance(c->tolerance) : 6;
     if (c->leaf_size == 0) c->leaf_size = 150;

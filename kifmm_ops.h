@@ -150,7 +150,9 @@ typedef struct kifmm_eval {
     double *grad;                 /* gradients wanted by this evaluation (grad_buf) or NULL */
     double *grad_buf;             /* gradients, 3 x nt structure of arrays */
     double *leafbuf;              /* 2 n x leaf_cols: batched check <-> equivalent solves, M2M, L2L */
-    int    *active;               /* the leaves P2M / L2P work on (with sources / with targets) */
+    int    *leaf_src, *leaf_tgt;  /* the leaves P2M / L2P work on: with sources, with targets (and at
+                                     level 2 or below); nleaf_src, nleaf_tgt of them */
+    int     nleaf_src, nleaf_tgt;
     int     leaf_cols;            /* columns per batch (KIFMM__LEAF_CHUNK at most) */
     double *m2l_buf;              /* compressed multipoles of a level (k x boxes) */
     size_t  m2l_level_max;
@@ -360,8 +362,8 @@ static void kifmm__la_gemm(int ta, int tb, int m, int n, int k, double alpha, co
     int jc, pc, ic;
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0.0) {
-        for (jc = 0; jc < (ccols ? n : 1); ++jc)
-            kifmm__la_scale_c(m, ccols ? 1 : n, beta, ccols ? ccols[jc] : c, ccols ? m : ldc);
+        if (!ccols) kifmm__la_scale_c(m, n, beta, c, ldc);
+        else for (jc = 0; jc < n; ++jc) kifmm__la_scale_c(m, 1, beta, ccols[jc], m);
         return;
     }
     for (jc = 0; jc < n; jc += KIFMM__GEMM_NC) {
@@ -2212,7 +2214,8 @@ KIFMM_DEF void kifmm_eval_free(kifmm_eval *e, const kifmm_allocator *al) {
     kifmm__free(al, e->pot, t->ntargets * sizeof(double));
     kifmm__free(al, e->grad_buf, 3 * t->ntargets * sizeof(double));
     kifmm__free(al, e->leafbuf, 2 * n * (size_t)e->leaf_cols * sizeof(double));
-    kifmm__free(al, e->active, (size_t)t->nleaves * sizeof(int));
+    kifmm__free(al, e->leaf_src, (size_t)t->nleaves * sizeof(int));
+    kifmm__free(al, e->leaf_tgt, (size_t)t->nleaves * sizeof(int));
     kifmm__free(al, e->m2l_buf, k * e->m2l_level_max * sizeof(double));
     kifmm__free(al, e->thread_buf, e->thread_len * e->nthreads * sizeof(double));
     memset(e, 0, sizeof *e);
@@ -2246,10 +2249,20 @@ KIFMM_DEF kifmm_status kifmm_eval_init(kifmm_eval *e, const kifmm_ops *ops, cons
        at p = 8) */
     e->leaf_cols = t->nleaves < KIFMM__LEAF_CHUNK ? (t->nleaves > 0 ? t->nleaves : 1) : KIFMM__LEAF_CHUNK;
     KIFMM__EALLOC(e->leafbuf, 2 * n * (size_t)e->leaf_cols);
-    KIFMM__EALLOC(e->active, (size_t)t->nleaves);
+    KIFMM__EALLOC(e->leaf_src, (size_t)t->nleaves);
+    KIFMM__EALLOC(e->leaf_tgt, (size_t)t->nleaves);
     KIFMM__EALLOC(e->m2l_buf, k * e->m2l_level_max);
     KIFMM__EALLOC(e->thread_buf, e->thread_len * e->nthreads);
 #undef KIFMM__EALLOC
+    /* on a surface more than half the leaves are empty (sphere, 10^6 + 10^6 points, leaf 300:
+       10823 of 24242 hold sources): P2M and L2P skip them, and an empty leaf's multipole, which
+       M2M and the M2L compression read and nothing writes, is zero once and for all */
+    for (l = 0; l < t->nleaves; l++) {
+        int b = t->leaf[l];
+        if (t->src_end[b] > t->src_begin[b]) e->leaf_src[e->nleaf_src++] = b;
+        else memset(e->equiv + (size_t)b * n, 0, n * sizeof *e->equiv);
+        if (t->tgt_end[b] > t->tgt_begin[b] && kifmm_key_level(t->key[b]) >= 2) e->leaf_tgt[e->nleaf_tgt++] = b;
+    }
     return KIFMM_OK;
 oom:
     kifmm_eval_free(e, al);
@@ -2296,26 +2309,19 @@ static void kifmm__to_surface(kifmm_eval *e, int b, double alpha, int src, doubl
                (size_t)n, chk, NULL, NULL, NULL);
 }
 
-/* P2M works on the leaves with sources only: on a surface more than half the leaves are empty
-   (sphere, 10^6 + 10^6 points, leaf 300: 10823 of 24242 hold sources), and their multipoles are
-   zero. */
+/* the leaves with sources (kifmm_eval_init) */
 KIFMM_DEF void kifmm__op_p2m(kifmm_eval *e) {
     const kifmm_tree *t = e->tree;
     const kifmm_ops *o = e->ops;
-    int n = o->n, r = o->c2e_rank, na = 0, c0, l;
+    int n = o->n, r = o->c2e_rank, na = e->nleaf_src, c0;
     double *chk = e->leafbuf, *y = e->leafbuf + (size_t)n * e->leaf_cols;
-    for (l = 0; l < t->nleaves; l++) {
-        int b = t->leaf[l];
-        if (t->src_end[b] > t->src_begin[b]) e->active[na++] = b;
-        else memset(e->equiv + (size_t)b * n, 0, (size_t)n * sizeof *e->equiv);
-    }
     for (c0 = 0; c0 < na; c0 += e->leaf_cols) {
         int cnt = na - c0 < e->leaf_cols ? na - c0 : e->leaf_cols;
         ptrdiff_t i;
         KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
         for (i = 0; i < cnt; i++) {
             double *c = chk + (size_t)i * n;
-            int b = e->active[c0 + i];
+            int b = e->leaf_src[c0 + i];
             memset(c, 0, (size_t)n * sizeof *c);
             kifmm__to_surface(e, b, KIFMM_RADIUS_OUTER, b, c);
         }
@@ -2324,7 +2330,7 @@ KIFMM_DEF void kifmm__op_p2m(kifmm_eval *e) {
         kifmm__dgemm(&e->blas, 0, 0, n, cnt, r, 1.0, o->c2e_v, n, y, r, 0.0, chk, n);
         KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
         for (i = 0; i < cnt; i++) {
-            int b = e->active[c0 + i], j;
+            int b = e->leaf_src[c0 + i], j;
             double hw = kifmm__box_hw(t, b);
             for (j = 0; j < n; j++) e->equiv[(size_t)b * n + j] = hw * chk[(size_t)i * n + j];
         }
@@ -2474,29 +2480,25 @@ KIFMM_DEF void kifmm__op_l2l(kifmm_eval *e, int l) {
     }
 }
 
-/* L2P works on the leaves with targets only (level 2 and below: above, nothing is far enough
-   to have reached a local expansion) */
+/* the leaves with targets at level 2 or below (above, nothing is far enough to have reached a
+   local expansion) */
 KIFMM_DEF void kifmm__op_l2p(kifmm_eval *e) {
     const kifmm_tree *t = e->tree;
     const kifmm_ops *o = e->ops;
-    int n = o->n, r = o->c2e_rank, na = 0, c0, l;
+    int n = o->n, r = o->c2e_rank, na = e->nleaf_tgt, c0;
     double *chk = e->leafbuf, *y = e->leafbuf + (size_t)n * e->leaf_cols;
-    for (l = 0; l < t->nleaves; l++) {
-        int b = t->leaf[l];
-        if (t->tgt_end[b] > t->tgt_begin[b] && kifmm_key_level(t->key[b]) >= 2) e->active[na++] = b;
-    }
     for (c0 = 0; c0 < na; c0 += e->leaf_cols) {
         int cnt = na - c0 < e->leaf_cols ? na - c0 : e->leaf_cols;
         ptrdiff_t i;
         KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
         for (i = 0; i < cnt; i++)
-            memcpy(chk + (size_t)i * n, e->check + (size_t)e->active[c0 + i] * n, (size_t)n * sizeof *chk);
+            memcpy(chk + (size_t)i * n, e->check + (size_t)e->leaf_tgt[c0 + i] * n, (size_t)n * sizeof *chk);
         /* downward check-to-equivalent is the transpose of the upward one: c2e_u^T (c2e_v^T check) */
         kifmm__dgemm(&e->blas, 1, 0, r, cnt, n, 1.0, o->c2e_v, n, chk, n, 0.0, y, r);
         kifmm__dgemm(&e->blas, 1, 0, n, cnt, r, 1.0, o->c2e_u, r, y, r, 0.0, chk, n);
         KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
         for (i = 0; i < cnt; i++) {
-            int b = e->active[c0 + i], j;
+            int b = e->leaf_tgt[c0 + i], j;
             double *q = chk + (size_t)i * n, hw = kifmm__box_hw(t, b);
             for (j = 0; j < n; j++) q[j] *= hw;
             kifmm__surface_to_targets(e, b, b, KIFMM_RADIUS_OUTER, q);

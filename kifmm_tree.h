@@ -503,13 +503,14 @@ static size_t kifmm__lower_bound(const uint64_t *a, size_t lo, size_t hi, uint64
     return lo;
 }
 
-/* bounding cube of sources and targets; returns the index of a non-finite point or (size_t)-1 */
+/* bounding cube of sources and targets (and their bounding box, lo .. hi); returns the index of
+   a non-finite point or (size_t)-1 */
 static size_t kifmm__root_cube(const double *s, size_t ns, const double *t, size_t nt,
-                               double c[3], double *hw) {
-    double lo[3] = {DBL_MAX, DBL_MAX, DBL_MAX}, hi[3] = {-DBL_MAX, -DBL_MAX, -DBL_MAX};
+                               double c[3], double *hw, double lo[3], double hi[3]) {
     double h = 0, cmax = 0;
     size_t i;
     int d;
+    for (d = 0; d < 3; d++) { lo[d] = DBL_MAX; hi[d] = -DBL_MAX; }
     for (i = 0; i < ns + nt; i++) {
         const double *p = i < ns ? s + 3 * i : t + 3 * (i - ns);
         for (d = 0; d < 3; d++) {
@@ -1057,6 +1058,7 @@ KIFMM_DEF kifmm_status kifmm_tree_build_ex(kifmm_tree *t, const kifmm_allocator 
                                            size_t *bad_index) {
     kifmm__u64vec split[KIFMM_MAX_DEPTH + 1];
     uint64_t *smort = NULL, *tmort = NULL;
+    double lo[3], hi[3];
     size_t bad;
     int deepest = 0, l;
     double t0, t1, t2;
@@ -1072,14 +1074,17 @@ KIFMM_DEF kifmm_status kifmm_tree_build_ex(kifmm_tree *t, const kifmm_allocator 
     t->leaf_size = leaf_size;
     t->max_depth = t->max_depth_asked = max_depth;
     t->flags = flags;
-    bad = kifmm__root_cube(sources, ns, targets, nt, t->center, &t->half_width);
+    bad = kifmm__root_cube(sources, ns, targets, nt, t->center, &t->half_width, lo, hi);
     if (bad != (size_t)-1) {
         if (bad_index) *bad_index = bad;
         memset(t, 0, sizeof *t);
         return KIFMM_ERR_NONFINITE_INPUT;
     }
     if (box) {
-        bad = kifmm__outside(sources, ns, targets, nt, box);
+        /* |p - c| is largest at an end of the bounding box: only a failure needs the point */
+        int in = 1, d;
+        for (d = 0; d < 3; d++) in &= fabs(lo[d] - box[d]) <= box[3] && fabs(hi[d] - box[d]) <= box[3];
+        bad = in || ns + nt == 0 ? (size_t)-1 : kifmm__outside(sources, ns, targets, nt, box);
         if (bad != (size_t)-1) {
             if (bad_index) *bad_index = bad;
             memset(t, 0, sizeof *t);
