@@ -123,8 +123,8 @@ KIFMM_DEF double       kifmm_default_m2l_tolerance(int order);
 struct kifmm {
     kifmm_config cfg;                  /* resolved: every default filled in */
     kifmm_tree   tree;
-    kifmm_ops    ops;
-    kifmm_eval   eval;
+    kifmm__ops    ops;
+    kifmm__eval   eval;
     kifmm_stats  stats;
 };
 
@@ -267,7 +267,7 @@ static kifmm_status kifmm__resolve(const kifmm_config *in, kifmm_config *c) {
 }
 
 /* tree and evaluation buffers for a point set, into new structs (the old ones stay valid) */
-static kifmm_status kifmm__build_points(kifmm *f, kifmm_tree *tree, kifmm_eval *ev, const double *s, size_t ns,
+static kifmm_status kifmm__build_points(kifmm *f, kifmm_tree *tree, kifmm__eval *ev, const double *s, size_t ns,
                                         const double *t, size_t nt) {
     kifmm_status st;
     double t0 = kifmm__now();
@@ -275,7 +275,7 @@ static kifmm_status kifmm__build_points(kifmm *f, kifmm_tree *tree, kifmm_eval *
     st = kifmm__check_points(&f->cfg, s, ns, "sources");
     if (st == KIFMM_OK) st = kifmm__check_points(&f->cfg, t, nt, "targets");
     if (st != KIFMM_OK) return st;
-    st = kifmm_tree_build_ex(tree, &f->cfg.allocator, s, ns, t, nt, f->cfg.leaf_size, f->cfg.max_depth,
+    st = kifmm__tree_build_ex(tree, &f->cfg.allocator, s, ns, t, nt, f->cfg.leaf_size, f->cfg.max_depth,
                              KIFMM_TREE_PRUNE | KIFMM_TREE_RESOLUTION, f->cfg.box[3] > 0 ? f->cfg.box : NULL, &bad);
     if (st == KIFMM_ERR_INVALID_ARGUMENT && bad != (size_t)-1) {   /* a point outside config.box */
         const double *p = bad < ns ? s + 3 * bad : t + 3 * (bad - ns);
@@ -284,8 +284,8 @@ static kifmm_status kifmm__build_points(kifmm *f, kifmm_tree *tree, kifmm_eval *
                    f->cfg.box[0], f->cfg.box[1], f->cfg.box[2], f->cfg.box[3]);
     }
     if (st == KIFMM_OK) {
-        st = kifmm_eval_init(ev, &f->ops, tree, &f->cfg.blas, f->cfg.threads, 1);
-        if (st != KIFMM_OK) kifmm_tree_free(tree);
+        st = kifmm__eval_init(ev, &f->ops, tree, &f->cfg.blas, f->cfg.threads, 1);
+        if (st != KIFMM_OK) kifmm__tree_free(tree);
     }
     if (st == KIFMM_ERR_OUT_OF_MEMORY)
         kifmm__log(&f->cfg, st, "out of memory building the tree for %zu points", ns + nt);
@@ -316,7 +316,7 @@ KIFMM_DEF kifmm_status kifmm_create(kifmm **out, const kifmm_config *config, con
     f->cfg = c;
     old = kifmm__threads_begin(c.threads);
     t0 = kifmm__now();
-    st = kifmm_ops_build(&f->ops, &c.allocator, &c.blas, c.order, c.m2l_rank, c.m2l_tolerance, c.seed);
+    st = kifmm__ops_build(&f->ops, &c.allocator, &c.blas, c.order, c.m2l_rank, c.m2l_tolerance, c.seed);
     if (st != KIFMM_OK) {
         kifmm__log(&c, st, "precomputing the operators of order %d failed: %s", c.order, kifmm_status_string(st));
         kifmm__free(&c.allocator, f, sizeof *f);
@@ -327,7 +327,7 @@ KIFMM_DEF kifmm_status kifmm_create(kifmm **out, const kifmm_config *config, con
     st = kifmm__build_points(f, &f->tree, &f->eval, sources, nsources, targets, ntargets);
     kifmm__threads_end(old);
     if (st != KIFMM_OK) {
-        kifmm_ops_free(&f->ops);
+        kifmm__ops_free(&f->ops);
         kifmm__free(&c.allocator, f, sizeof *f);
         return st;
     }
@@ -338,7 +338,7 @@ KIFMM_DEF kifmm_status kifmm_create(kifmm **out, const kifmm_config *config, con
 KIFMM_DEF kifmm_status kifmm_set_points(kifmm *f, const double *sources, size_t nsources,
                                          const double *targets, size_t ntargets) {
     kifmm_tree tree;
-    kifmm_eval ev;
+    kifmm__eval ev;
     kifmm_status st;
     int old;
     if (!f) return KIFMM_ERR_INVALID_ARGUMENT;
@@ -346,8 +346,8 @@ KIFMM_DEF kifmm_status kifmm_set_points(kifmm *f, const double *sources, size_t 
     st = kifmm__build_points(f, &tree, &ev, sources, nsources, targets, ntargets);
     kifmm__threads_end(old);
     if (st != KIFMM_OK) return st;
-    kifmm_eval_free(&f->eval, &f->cfg.allocator);
-    kifmm_tree_free(&f->tree);
+    kifmm__eval_free(&f->eval, &f->cfg.allocator);
+    kifmm__tree_free(&f->tree);
     f->tree = tree;
     f->eval = ev;
     f->eval.tree = &f->tree;      /* the struct moved */
@@ -358,9 +358,9 @@ KIFMM_DEF void kifmm_destroy(kifmm *f) {
     kifmm_allocator al;
     if (!f) return;
     al = f->cfg.allocator;
-    kifmm_eval_free(&f->eval, &al);
-    kifmm_tree_free(&f->tree);
-    kifmm_ops_free(&f->ops);
+    kifmm__eval_free(&f->eval, &al);
+    kifmm__tree_free(&f->tree);
+    kifmm__ops_free(&f->ops);
     kifmm__free(&al, f, sizeof *f);
 }
 
@@ -378,7 +378,7 @@ KIFMM_DEF kifmm_status kifmm_get_stats(const kifmm *f, kifmm_stats *s) {
 
 /* upward pass bottom-up, M2L/P2L, downward pass top-down, then the leaf operators */
 static void kifmm__passes(kifmm *f) {
-    kifmm_eval *e = &f->eval;
+    kifmm__eval *e = &f->eval;
     const kifmm_tree *t = &f->tree;
     double *sec = f->stats.seconds_op, t0;
     int l;
@@ -397,7 +397,7 @@ static void kifmm__passes(kifmm *f) {
 
 KIFMM_DEF kifmm_status kifmm_evaluate(kifmm *f, const double *charges, double *pot, double *grad) {
     const kifmm_tree *t;
-    kifmm_eval *e;
+    kifmm__eval *e;
     size_t ns, nt, n;
     double t0 = kifmm__now();
     ptrdiff_t j;

@@ -28,40 +28,57 @@ typedef struct kifmm_blas {
     void *user;
 } kifmm_blas;
 
+#ifdef __cplusplus
+}
+#endif
+#endif /* KIFMM_OPS_H */
+
+/* =========================================================================================== */
+#if (defined(KIFMM_OPS_IMPLEMENTATION) || defined(KIFMM_IMPLEMENTATION)) && !defined(KIFMM_OPS_IMPLEMENTED)
+#define KIFMM_OPS_IMPLEMENTED
+#include "kifmm_tree.h"      /* the tree's internals (its implementation guard emits them once) */
+
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#ifdef KIFMM_USE_CBLAS
+#include <cblas.h>
+#endif
+
 /* ---- dense linear algebra (column-major) ------------------------------------------------- */
 /* C = alpha*op(A)*op(B) + beta*C, op = identity (0) or transpose (1). Dispatch: blas->dgemm hook
    if set, else cblas_dgemm under KIFMM_USE_CBLAS, else kifmm__dgemm_builtin. blas may be NULL.
    m, n or k may be 0 (k == 0: C = beta*C); beta == 0 overwrites C even if it held NaN. */
-KIFMM_DEF void kifmm__dgemm(const kifmm_blas *blas, int ta, int tb, int m, int n, int k, double alpha,
+KIFMM__FN void kifmm__dgemm(const kifmm_blas *blas, int ta, int tb, int m, int n, int k, double alpha,
                             const double *a, int lda, const double *b, int ldb, double beta, double *c, int ldc);
 /* Portable packed, cache-blocked GEMM with a register-blocked micro-kernel. Single-threaded. */
-KIFMM_DEF void kifmm__dgemm_local(const kifmm_blas *blas, int ta, int tb, int m, int n, int k, double alpha,
+KIFMM__FN void kifmm__dgemm_local(const kifmm_blas *blas, int ta, int tb, int m, int n, int k, double alpha,
                                   const double *a, int lda, const double *b, int ldb, double beta,
                                   double *c, int ldc);
-KIFMM_DEF void kifmm__dgemm_builtin(int ta, int tb, int m, int n, int k, double alpha,
+KIFMM__FN void kifmm__dgemm_builtin(int ta, int tb, int m, int n, int k, double alpha,
                             const double *a, int lda, const double *b, int ldb, double beta, double *c, int ldc);
 
 /* Blocked Householder QR of A (m x n, m >= n). A is overwritten by the thin Q; r (optional)
    receives the n x n upper-triangular R with zeros below the diagonal. */
-KIFMM_DEF kifmm_status kifmm__qr(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
+KIFMM__FN kifmm_status kifmm__qr(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
                                  double *a, int lda, double *r, int ldr);
 
 /* SVD A = U diag(s) V^T, r = min(m, n): u is m x r, s descending (r entries), v is n x r (not
    transposed); u or v may be NULL. QR, pivoted QR of R, one-sided Jacobi on R2^T. A is not modified. */
-KIFMM_DEF kifmm_status kifmm__svd(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
+KIFMM__FN kifmm_status kifmm__svd(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
                                   const double *a, int lda, double *u, int ldu, double *s, double *v, int ldv);
 
 /* Two-factor pseudo-inverse: keep s_i > rcond*s_0; x1 = V S^+ (n x rank, ld n), x2 = U^T (rank x m,
    ld rank), pinv(A) = x1*x2. x1 needs n*min(m,n) doubles, x2 min(m,n)*m. */
-KIFMM_DEF kifmm_status kifmm__pinv(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
+KIFMM__FN kifmm_status kifmm__pinv(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
                                    const double *a, int lda, double rcond, double *x1, double *x2, int *rank);
 
 /* Seeded generator: xoshiro256** seeded through splitmix64; normals by the polar method. */
 typedef struct kifmm__rng { uint64_t s[4]; double spare; int has_spare; } kifmm__rng;
-KIFMM_DEF void     kifmm__rng_seed(kifmm__rng *r, uint64_t seed);
-KIFMM_DEF uint64_t kifmm__rng_next(kifmm__rng *r);
-KIFMM_DEF double   kifmm__rng_uniform(kifmm__rng *r);   /* [0, 1) */
-KIFMM_DEF double   kifmm__rng_normal(kifmm__rng *r);
+KIFMM__FN void     kifmm__rng_seed(kifmm__rng *r, uint64_t seed);
+KIFMM__FN uint64_t kifmm__rng_next(kifmm__rng *r);
+KIFMM__FN double   kifmm__rng_uniform(kifmm__rng *r);   /* [0, 1) */
+KIFMM__FN double   kifmm__rng_normal(kifmm__rng *r);
 
 /* Action of an m x n matrix A: trans == 0: y (m x ncols, ld ldy) = A x (x is n x ncols, ld ldx);
    trans == 1: y (n x ncols) = A^T x (x is m x ncols). May use OpenMP inside. */
@@ -71,7 +88,7 @@ typedef void (*kifmm__apply_fn)(int trans, int ncols, const double *x, int ldx, 
    Gaussian test vectors from seed, power_iters re-orthonormalised power iterations, then the SVD of
    the small projected matrix. u (m x k, ld m) gets the left singular vectors, s (k) the values in
    descending order. Needs 1 <= k <= min(m, n). Reproducible: same seed, same bits. */
-KIFMM_DEF kifmm_status kifmm__rsvd(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
+KIFMM__FN kifmm_status kifmm__rsvd(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
                                    kifmm__apply_fn apply, void *ctx, int k, int oversample, int power_iters,
                                    uint64_t seed, double *u, double *s);
 
@@ -81,18 +98,18 @@ KIFMM_DEF kifmm_status kifmm__rsvd(const kifmm_allocator *al, const kifmm_blas *
 
 /* pot[i] += sum_j q[j] G(t_i, s_j) and, if gx != NULL, the gradient w.r.t. t_i into gx, gy, gz.
    Points as structure of arrays; a source at exactly a target contributes nothing. */
-KIFMM_DEF void kifmm__p2p(const double *sx, const double *sy, const double *sz, const double *q, size_t ns,
+KIFMM__FN void kifmm__p2p(const double *sx, const double *sy, const double *sz, const double *q, size_t ns,
                           const double *tx, const double *ty, const double *tz, size_t nt,
                           double *pot, double *gx, double *gy, double *gz);
 
 /* K[i + j*ldk] = G(t_i, s_j) for structure-of-arrays points (ld = point count) */
-KIFMM_DEF void kifmm__kernel_matrix(const double *t, int nt, const double *s, int ns, double *k, int ldk);
+KIFMM__FN void kifmm__kernel_matrix(const double *t, int nt, const double *s, int ns, double *k, int ldk);
 
-KIFMM_DEF int  kifmm_surface_size(int order);                  /* 6 (p-1)^2 + 2 */
+KIFMM__FN int  kifmm__surface_size(int order);                  /* 6 (p-1)^2 + 2 */
 /* the lattice points on the boundary of [-1,1]^3, structure of arrays (x[n], y[n], z[n]) */
-KIFMM_DEF void kifmm__surface(int order, double *s);
+KIFMM__FN void kifmm__surface(int order, double *s);
 /* out = c + scale * ref, structure of arrays */
-KIFMM_DEF void kifmm__surface_at(const double *ref, int n, const double c[3], double scale, double *out);
+KIFMM__FN void kifmm__surface_at(const double *ref, int n, const double c[3], double scale, double *out);
 
 #ifndef KIFMM__C2E_RCOND
 #define KIFMM__C2E_RCOND (4 * DBL_EPSILON)   /* relative cut-off of the check-to-equivalent pinv */
@@ -110,7 +127,7 @@ KIFMM_DEF void kifmm__surface_at(const double *ref, int n, const double c[3], do
 #define KIFMM_RADIUS_OUTER 2.95   /* upward check, downward equivalent */
 
 /* ---- precomputed operators (unit reference box, scaled per level) -------------------------- */
-typedef struct kifmm_ops {
+typedef struct kifmm__ops {
     kifmm_allocator alloc;
     int     order, n;             /* expansion order, surface points */
     double *surf;                 /* reference surface, 3n, structure of arrays */
@@ -130,16 +147,16 @@ typedef struct kifmm_ops {
     int     nsigma;
     double *sigma;                /* singular values of the shell's [K_t ...] (see kifmm__ops_basis) */
     size_t  bytes;
-} kifmm_ops;
+} kifmm__ops;
 
 /* m2l_rank > 0 fixes k; else k = #(sigma_i > m2l_tolerance * sigma_0). */
-KIFMM_DEF kifmm_status kifmm_ops_build(kifmm_ops *ops, const kifmm_allocator *alloc, const kifmm_blas *blas,
+KIFMM__FN kifmm_status kifmm__ops_build(kifmm__ops *ops, const kifmm_allocator *alloc, const kifmm_blas *blas,
                                        int order, int m2l_rank, double m2l_tolerance, uint64_t seed);
-KIFMM_DEF void kifmm_ops_free(kifmm_ops *ops);
+KIFMM__FN void kifmm__ops_free(kifmm__ops *ops);
 
 /* ---- evaluation state and the eight operators ---------------------------------------------- */
-typedef struct kifmm_eval {
-    const kifmm_ops  *ops;
+typedef struct kifmm__eval {
+    const kifmm__ops  *ops;
     const kifmm_tree *tree;
     kifmm_blas        blas;
     int     nthreads;             /* parallel regions use at most this many threads */
@@ -159,40 +176,21 @@ typedef struct kifmm_eval {
     double *thread_buf;           /* per thread: one box's surface coordinates */
     size_t  thread_len;
     size_t  bytes;
-} kifmm_eval;
+} kifmm__eval;
 
-KIFMM_DEF kifmm_status kifmm_eval_init(kifmm_eval *e, const kifmm_ops *ops, const kifmm_tree *tree,
+KIFMM__FN kifmm_status kifmm__eval_init(kifmm__eval *e, const kifmm__ops *ops, const kifmm_tree *tree,
                                        const kifmm_blas *blas, int nthreads, int gradients);
-KIFMM_DEF void kifmm_eval_free(kifmm_eval *e, const kifmm_allocator *alloc);
+KIFMM__FN void kifmm__eval_free(kifmm__eval *e, const kifmm_allocator *alloc);
 
-KIFMM_DEF void kifmm__op_p2m(kifmm_eval *e);              /* leaves: particles -> equivalent */
-KIFMM_DEF void kifmm__op_m2m(kifmm_eval *e, int level);   /* children at level -> parents */
-KIFMM_DEF void kifmm__op_m2l(kifmm_eval *e, int level);   /* V list of the boxes of a level */
-KIFMM_DEF void kifmm__op_p2l(kifmm_eval *e);              /* X list of every box */
-KIFMM_DEF void kifmm__op_l2l(kifmm_eval *e, int level);   /* parents at level -> children */
-KIFMM_DEF void kifmm__op_l2p(kifmm_eval *e);              /* leaves: check -> targets */
-KIFMM_DEF void kifmm__op_m2p(kifmm_eval *e);              /* W list of leaves */
-KIFMM_DEF void kifmm__op_p2p(kifmm_eval *e);              /* U list of leaves */
+KIFMM__FN void kifmm__op_p2m(kifmm__eval *e);              /* leaves: particles -> equivalent */
+KIFMM__FN void kifmm__op_m2m(kifmm__eval *e, int level);   /* children at level -> parents */
+KIFMM__FN void kifmm__op_m2l(kifmm__eval *e, int level);   /* V list of the boxes of a level */
+KIFMM__FN void kifmm__op_p2l(kifmm__eval *e);              /* X list of every box */
+KIFMM__FN void kifmm__op_l2l(kifmm__eval *e, int level);   /* parents at level -> children */
+KIFMM__FN void kifmm__op_l2p(kifmm__eval *e);              /* leaves: check -> targets */
+KIFMM__FN void kifmm__op_m2p(kifmm__eval *e);              /* W list of leaves */
+KIFMM__FN void kifmm__op_p2p(kifmm__eval *e);              /* U list of leaves */
 
-#ifdef __cplusplus
-}
-#endif
-#endif /* KIFMM_OPS_H */
-
-/* =========================================================================================== */
-#if (defined(KIFMM_OPS_IMPLEMENTATION) || defined(KIFMM_IMPLEMENTATION)) && !defined(KIFMM_OPS_IMPLEMENTED)
-#define KIFMM_OPS_IMPLEMENTED
-#ifndef KIFMM_TREE_IMPLEMENTED
-#define KIFMM_TREE_IMPLEMENTATION
-#include "kifmm_tree.h"
-#endif
-
-#include <stdlib.h>
-#include <string.h>
-#include <math.h>
-#ifdef KIFMM_USE_CBLAS
-#include <cblas.h>
-#endif
 
 /* ---- dense linear algebra: GEMM ------------------------------------------------------------ */
 /* Blocking of the built-in GEMM: an MC x KC block of op(A) (64 KB, L2) times a KC x NC block of
@@ -383,7 +381,7 @@ static void kifmm__la_gemm(int ta, int tb, int m, int n, int k, double alpha, co
     }
 }
 
-KIFMM_DEF void kifmm__dgemm_builtin(int ta, int tb, int m, int n, int k, double alpha,
+KIFMM__FN void kifmm__dgemm_builtin(int ta, int tb, int m, int n, int k, double alpha,
                                     const double *a, int lda, const double *b, int ldb, double beta,
                                     double *c, int ldc) {
     kifmm__la_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, NULL, beta, c, ldc, NULL);
@@ -418,7 +416,7 @@ static void kifmm__la_dgemm_split(int ta, int tb, int m, int n, int k, double al
 
 /* GEMM from inside a parallel region: the caller's hook if set (it must be thread-safe), else the
    single-threaded built-in, never a threaded BLAS (threads inside threads oversubscribe the cores) */
-KIFMM_DEF void kifmm__dgemm_local(const kifmm_blas *blas, int ta, int tb, int m, int n, int k, double alpha,
+KIFMM__FN void kifmm__dgemm_local(const kifmm_blas *blas, int ta, int tb, int m, int n, int k, double alpha,
                                   const double *a, int lda, const double *b, int ldb, double beta,
                                   double *c, int ldc) {
     if (blas && blas->dgemm && m > 0 && n > 0 && k > 0)
@@ -427,7 +425,7 @@ KIFMM_DEF void kifmm__dgemm_local(const kifmm_blas *blas, int ta, int tb, int m,
         kifmm__dgemm_builtin(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-KIFMM_DEF void kifmm__dgemm(const kifmm_blas *blas, int ta, int tb, int m, int n, int k, double alpha,
+KIFMM__FN void kifmm__dgemm(const kifmm_blas *blas, int ta, int tb, int m, int n, int k, double alpha,
                             const double *a, int lda, const double *b, int ldb, double beta,
                             double *c, int ldc) {
     if (m <= 0 || n <= 0) return;
@@ -450,7 +448,7 @@ KIFMM_DEF void kifmm__dgemm(const kifmm_blas *blas, int ta, int tb, int m, int n
 /* Level-1 kernels. A plain reduction is one long dependency chain that the compiler may not
    reassociate; omp simd lets it (OpenMP builds: the order then depends on the vector width, never
    on the thread count), four partial sums otherwise. */
-static double kifmm__la_dot(int n, const double *restrict x, const double *restrict y) {
+static double kifmm__la_dot(int n, const double *KIFMM__RESTRICT x, const double *KIFMM__RESTRICT y) {
     int i;
 #ifdef _OPENMP
     double s = 0.0;
@@ -467,7 +465,7 @@ static double kifmm__la_dot(int n, const double *restrict x, const double *restr
 #endif
 }
 
-static void kifmm__la_axpy(int n, double a, const double *restrict x, double *restrict y) {   /* y += a x */
+static void kifmm__la_axpy(int n, double a, const double *KIFMM__RESTRICT x, double *KIFMM__RESTRICT y) {   /* y += a x */
     int i;
     for (i = 0; i + 4 <= n; i += 4) {
         y[i] += a * x[i]; y[i + 1] += a * x[i + 1]; y[i + 2] += a * x[i + 2]; y[i + 3] += a * x[i + 3];
@@ -754,7 +752,7 @@ static kifmm_status kifmm__la_qr_r(const kifmm_allocator *al, const kifmm_blas *
     return kifmm__la_qr_impl(al, blas, m, n, a, lda, r, ldr, 0);
 }
 
-KIFMM_DEF kifmm_status kifmm__qr(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
+KIFMM__FN kifmm_status kifmm__qr(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
                                  double *a, int lda, double *r, int ldr) {
     return kifmm__la_qr_impl(al, blas, m, n, a, lda, r, ldr, 1);
 }
@@ -763,7 +761,7 @@ KIFMM_DEF kifmm_status kifmm__qr(const kifmm_allocator *al, const kifmm_blas *bl
 #define KIFMM__LA_JACOBI_SWEEPS 80
 
 /* x <- c x - s y, y <- s x + c y */
-static void kifmm__la_rot(int n, double *restrict x, double *restrict y, double c, double s) {
+static void kifmm__la_rot(int n, double *KIFMM__RESTRICT x, double *KIFMM__RESTRICT y, double c, double s) {
     int i;
     KIFMM__OMP(omp simd)
     for (i = 0; i < n; ++i) { double x0 = x[i], y0 = y[i]; x[i] = c * x0 - s * y0; y[i] = s * x0 + c * y0; }
@@ -1012,7 +1010,7 @@ done:
     return st;
 }
 
-KIFMM_DEF kifmm_status kifmm__svd(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
+KIFMM__FN kifmm_status kifmm__svd(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
                                   const double *a, int lda, double *u, int ldu, double *s, double *v, int ldv) {
     int big = m >= n ? m : n, small = m >= n ? n : m, i, j, ex = 0;
     size_t bytes = (size_t)big * small * sizeof(double);
@@ -1042,7 +1040,7 @@ KIFMM_DEF kifmm_status kifmm__svd(const kifmm_allocator *al, const kifmm_blas *b
     return st;
 }
 
-KIFMM_DEF kifmm_status kifmm__pinv(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
+KIFMM__FN kifmm_status kifmm__pinv(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
                                    const double *a, int lda, double rcond, double *x1, double *x2, int *rank) {
     int r = m < n ? m : n, k, i, j;
     size_t bytes = ((size_t)m * r + r) * sizeof(double);
@@ -1076,14 +1074,14 @@ static uint64_t kifmm__la_splitmix64(uint64_t *x) {
 
 static uint64_t kifmm__la_rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
-KIFMM_DEF void kifmm__rng_seed(kifmm__rng *r, uint64_t seed) {
+KIFMM__FN void kifmm__rng_seed(kifmm__rng *r, uint64_t seed) {
     int i;
     for (i = 0; i < 4; ++i) r->s[i] = kifmm__la_splitmix64(&seed);   /* never all zero in practice */
     r->spare = 0.0;
     r->has_spare = 0;
 }
 
-KIFMM_DEF uint64_t kifmm__rng_next(kifmm__rng *r) {             /* xoshiro256** */
+KIFMM__FN uint64_t kifmm__rng_next(kifmm__rng *r) {             /* xoshiro256** */
     uint64_t *s = r->s, out = kifmm__la_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
     s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
     s[2] ^= t;
@@ -1091,13 +1089,13 @@ KIFMM_DEF uint64_t kifmm__rng_next(kifmm__rng *r) {             /* xoshiro256** 
     return out;
 }
 
-KIFMM_DEF double kifmm__rng_uniform(kifmm__rng *r) {            /* top 53 bits */
+KIFMM__FN double kifmm__rng_uniform(kifmm__rng *r) {            /* top 53 bits */
     return (double)(kifmm__rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 /* Marsaglia's polar method: only sqrt and log, so the stream is the same wherever log is
    correctly rounded (and differs by an ulp at worst elsewhere). */
-KIFMM_DEF double kifmm__rng_normal(kifmm__rng *r) {
+KIFMM__FN double kifmm__rng_normal(kifmm__rng *r) {
     double x, y, q, f;
     if (r->has_spare) { r->has_spare = 0; return r->spare; }
     do {
@@ -1147,7 +1145,7 @@ static kifmm_status kifmm__la_range(const kifmm_allocator *al, const kifmm_blas 
     return st;
 }
 
-KIFMM_DEF kifmm_status kifmm__rsvd(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
+KIFMM__FN kifmm_status kifmm__rsvd(const kifmm_allocator *al, const kifmm_blas *blas, int m, int n,
                                    kifmm__apply_fn apply, void *ctx, int k, int oversample, int power_iters,
                                    uint64_t seed, double *u, double *s) {
     int mn = m < n ? m : n, l;
@@ -1312,7 +1310,7 @@ static void kifmm__p2p_scalar(const double *sx, const double *sy, const double *
     }
 }
 
-KIFMM_DEF void kifmm__p2p(const double *sx, const double *sy, const double *sz, const double *q, size_t ns,
+KIFMM__FN void kifmm__p2p(const double *sx, const double *sy, const double *sz, const double *q, size_t ns,
                           const double *tx, const double *ty, const double *tz, size_t nt,
                           double *pot, double *gx, double *gy, double *gz) {
     size_t done = 0;
@@ -1367,7 +1365,7 @@ static void kifmm__inv_dist(const double a[3], const double *bx, const double *b
     }
 }
 
-KIFMM_DEF void kifmm__kernel_matrix(const double *t, int nt, const double *s, int ns, double *k, int ldk) {
+KIFMM__FN void kifmm__kernel_matrix(const double *t, int nt, const double *s, int ns, double *k, int ldk) {
     ptrdiff_t j;
     KIFMM__OMP(omp parallel for schedule(static))
     for (j = 0; j < ns; j++) {
@@ -1378,10 +1376,10 @@ KIFMM_DEF void kifmm__kernel_matrix(const double *t, int nt, const double *s, in
 }
 
 /* ---- surfaces ----------------------------------------------------------------------------- */
-KIFMM_DEF int kifmm_surface_size(int order) { return 6 * (order - 1) * (order - 1) + 2; }
+KIFMM__FN int kifmm__surface_size(int order) { return 6 * (order - 1) * (order - 1) + 2; }
 
-KIFMM_DEF void kifmm__surface(int p, double *s) {
-    int n = kifmm_surface_size(p), i, j, k, m = 0;
+KIFMM__FN void kifmm__surface(int p, double *s) {
+    int n = kifmm__surface_size(p), i, j, k, m = 0;
     for (i = 0; i < p; i++)
         for (j = 0; j < p; j++)
             for (k = 0; k < p; k++) {
@@ -1393,7 +1391,7 @@ KIFMM_DEF void kifmm__surface(int p, double *s) {
             }
 }
 
-KIFMM_DEF void kifmm__surface_at(const double *ref, int n, const double c[3], double scale, double *out) {
+KIFMM__FN void kifmm__surface_at(const double *ref, int n, const double c[3], double scale, double *out) {
     int i, d;
     for (d = 0; d < 3; d++)
         for (i = 0; i < n; i++) out[d * n + i] = c[d] + scale * ref[d * n + i];
@@ -1404,7 +1402,7 @@ KIFMM_DEF void kifmm__surface_at(const double *ref, int n, const double c[3], do
    box at offset 2 d (box width 2); column-major n x n */
 /* K_t on the unit box (target check points at r s, sources at 2d + r s, r = RADIUS_INNER) into k
    (ld ldk), or its transpose K_t^T when trans */
-#define KIFMM__MAX_SURFACE 1352   /* kifmm_surface_size(16), the highest order */
+#define KIFMM__MAX_SURFACE 1352   /* kifmm__surface_size(16), the highest order */
 static void kifmm__m2l_block(const double *s, int n, const int d[3], int trans, double *k, size_t ldk) {
     double b[3 * KIFMM__MAX_SURFACE], a[3], r = KIFMM_RADIUS_INNER;
     int i, j, c;
@@ -1436,7 +1434,7 @@ static const double *kifmm__fat_chunk(kifmm__fat *f, int c0) {
     KIFMM__OMP(omp parallel for schedule(dynamic, 1))
     for (c = c0; c < c1; c++) {
         int d[3];
-        kifmm_transfer_vector(f->tv[c], d);
+        kifmm__transfer_vector(f->tv[c], d);
         kifmm__m2l_block(f->surf, f->n, d, 0, f->buf + (size_t)(c - c0) * nn, (size_t)f->n);
     }
     f->cached_from = c0;
@@ -1457,7 +1455,7 @@ static void kifmm__fat_apply(int trans, int ncols, const double *x, int ldx, dou
     }
 }
 
-KIFMM_DEF void kifmm_ops_free(kifmm_ops *o) {
+KIFMM__FN void kifmm__ops_free(kifmm__ops *o) {
     size_t n, k;
     if (!o) return;
     n = (size_t)o->n;
@@ -1615,7 +1613,7 @@ static int kifmm__sector_group(const kifmm__parity *par, int s0, size_t mt) {
    stack, rows scaled by the square root of it, has the same values and right vectors at 1/5 the
    rows. The 8 tall factorisations are 1/8 of the whole one's flops. Sectors go in groups of at
    most KIFMM__SHELL_BYTES of F^T B, the blocks regenerated for each group. */
-static kifmm_status kifmm__basis_parity(kifmm_ops *o, const kifmm_blas *blas, const int *shell, int nshell,
+static kifmm_status kifmm__basis_parity(kifmm__ops *o, const kifmm_blas *blas, const int *shell, int nshell,
                                         const kifmm__parity *par, double *u) {
     int n = o->n, s, s0, s1, j, r, nthr = 1, ns = 0, rep[KIFMM_NUM_TRANSFER], t, d[3];
     size_t mt, nn = 0, bytes, fbytes, kbytes, off[9];
@@ -1626,7 +1624,7 @@ static kifmm_status kifmm__basis_parity(kifmm_ops *o, const kifmm_blas *blas, co
     nthr = omp_get_max_threads();
 #endif
     for (t = 0; t < nshell; t++) {               /* orbit representatives under the reflections */
-        kifmm_transfer_vector(shell[t], d);
+        kifmm__transfer_vector(shell[t], d);
         if (d[0] < 0 || d[1] < 0 || d[2] < 0) continue;
         rep[ns] = shell[t];
         wt[ns++] = sqrt((double)(1 << ((d[0] != 0) + (d[1] != 0) + (d[2] != 0))));
@@ -1659,7 +1657,7 @@ static kifmm_status kifmm__basis_parity(kifmm_ops *o, const kifmm_blas *blas, co
         for (c = 0; c < ns; c++) {
             double *kt = kb + (size_t)kifmm__thread() * n * n;
             int dc[3], b, e;
-            kifmm_transfer_vector(rep[c], dc);
+            kifmm__transfer_vector(rep[c], dc);
             kifmm__m2l_block(o->surf, n, dc, 1, kt, (size_t)n);       /* K_t^T */
             for (b = b0; b < par->off[s1]; b++) {                   /* rows c n.. of F^T B */
                 double *y = ftb + (size_t)c * n + (size_t)(b - b0) * mt;
@@ -1735,7 +1733,7 @@ static void kifmm__sym_perm(int p, int g, int *pi, int *lut) {
 }
 
 /* check-to-equivalent factors, M2M and L2L on the unit box */
-static kifmm_status kifmm__ops_translations(kifmm_ops *o, const kifmm_blas *blas, const kifmm__parity *par,
+static kifmm_status kifmm__ops_translations(kifmm__ops *o, const kifmm_blas *blas, const kifmm__parity *par,
                                             double *kbuf, double *tmp, int *lut, int *pi) {
     int n = o->n, r, oct, i, j;
     double *s2 = tmp + (size_t)n * n, *s1 = s2 + 3 * (size_t)n, zero[3] = {0, 0, 0}, c[3] = {-0.5, -0.5, -0.5};
@@ -1781,12 +1779,12 @@ static kifmm_status kifmm__ops_translations(kifmm_ops *o, const kifmm_blas *blas
    and F^T of 98 n^2 doubles (117 MB at p = 9) instead of 316 n^2 plus its transpose. */
 #define KIFMM__CORE_CHUNK 32                     /* transfer vectors per core GEMM */
 
-static kifmm_status kifmm__ops_basis(kifmm_ops *o, const kifmm_blas *blas, const kifmm__parity *par, int k,
+static kifmm_status kifmm__ops_basis(kifmm__ops *o, const kifmm_blas *blas, const kifmm__parity *par, int k,
                                      uint64_t seed, double *u, double *fatbuf, int chunk) {
     int n = o->n, shell[KIFMM_NUM_TRANSFER], ns = 0, t, d[3];
     kifmm__fat f;
     for (t = 0; t < KIFMM_NUM_TRANSFER; t++) {
-        kifmm_transfer_vector(t, d);
+        kifmm__transfer_vector(t, d);
         if (abs(d[0]) <= 2 && abs(d[1]) <= 2 && abs(d[2]) <= 2) shell[ns++] = t;
     }
     if (k == n)   /* every direction wanted: the SVD of the tall F^T itself, by parity sector (a
@@ -1884,7 +1882,7 @@ static int kifmm__core_compress(const kifmm_allocator *al, const kifmm_blas *bla
 
 /* Dense cores C_t = U^T K_t U of the count vectors tv[] into core (k x k each): U^T times a chunk
    of the fat matrix in one GEMM, then each block times U. t1: k * chunk * n doubles. */
-static void kifmm__m2l_cores(const kifmm_ops *o, const kifmm_blas *blas, const int *tv, int count,
+static void kifmm__m2l_cores(const kifmm__ops *o, const kifmm_blas *blas, const int *tv, int count,
                              double *fatbuf, int chunk, double *t1, double *core) {
     int n = o->n, k = o->k, c0, t;
     size_t kk = (size_t)k * k;
@@ -1950,7 +1948,7 @@ static kifmm_status kifmm__m2l_compress(const kifmm_blas *local, int k, int coun
    E = (I - U U^T) P_g U costs the cores at most about 2 sigma_k |E| <= 2 tol sigma_0 |E|: the
    order of the truncation itself; the check keeps it to a hundredth of that.) The last 8 columns,
    each |(I - U U^T) P_g u_j| <= 0.01. w: k + n doubles. */
-static int kifmm__sym_invariant(const kifmm_ops *o, const int *pi, double *w) {
+static int kifmm__sym_invariant(const kifmm__ops *o, const int *pi, double *w) {
     int n = o->n, k = o->k, i, j, c;
     double *z = w, *y = z + k;
     for (c = k > 8 ? k - 8 : 0; c < k; c++) {
@@ -1965,7 +1963,7 @@ static int kifmm__sym_invariant(const kifmm_ops *o, const int *pi, double *w) {
 }
 
 /* C_{315-t} = C_t^T (-d has index 315 - t and K_{-d} = K_d^T): dense transposed, or A, B swapped */
-static void kifmm__m2l_mirror(kifmm_ops *o, int t) {
+static void kifmm__m2l_mirror(kifmm__ops *o, int t) {
     int k = o->k, r = o->m2l_r[t], i, j;
     const double *c = o->m2l_c + o->m2l_coff[t];
     double *ct = o->m2l_c + o->m2l_coff[KIFMM_NUM_TRANSFER - 1 - t];
@@ -1982,7 +1980,7 @@ static void kifmm__m2l_mirror(kifmm_ops *o, int t) {
 /* The factored cores' B_t (k x r) stored transposed, r x k: the M2L's first GEMM then packs
    B_t^T along its contiguous side (measured, one thread, k = 179, r = 80, 32 columns: 36 -> 43
    GFLOP/s); work: k r doubles */
-static void kifmm__m2l_transpose_b(kifmm_ops *o, double *work) {
+static void kifmm__m2l_transpose_b(kifmm__ops *o, double *work) {
     int k = o->k, t, i, j;
     for (t = 0; t < KIFMM_NUM_TRANSFER; t++) {
         int r = o->m2l_r[t];
@@ -1997,7 +1995,7 @@ static void kifmm__m2l_transpose_b(kifmm_ops *o, double *work) {
 /* The 158 cores of the first half from their orbits' (core: KIFMM__NORBIT of them, dense or
    factored as r says): per symmetry g, W_g = (P_g^T U)^T U, then every vector g maps an orbit's
    core to. w: per thread n k + 2 k^2 doubles. */
-static void kifmm__m2l_from_orbits(kifmm_ops *o, const kifmm_blas *blas, const int *used, const int *pis, const int *g_of,
+static void kifmm__m2l_from_orbits(kifmm__ops *o, const kifmm_blas *blas, const int *used, const int *pis, const int *g_of,
                                    const int *rep_of, const int *r, const double *core, double *w, int nthr) {
     int n = o->n, k = o->k;
     size_t kk = (size_t)k * k;
@@ -2033,7 +2031,7 @@ static void kifmm__m2l_from_orbits(kifmm_ops *o, const kifmm_blas *blas, const i
 
 /* M2L: the basis, its rank from the tolerance, the cores C_t = U^T K_t U, each recompressed; by
    symmetry from 16 orbit cores when U allows it, else all 158 formed */
-static kifmm_status kifmm__ops_m2l(kifmm_ops *o, const kifmm_blas *blas, const kifmm__parity *par, int m2l_rank,
+static kifmm_status kifmm__ops_m2l(kifmm__ops *o, const kifmm_blas *blas, const kifmm__parity *par, int m2l_rank,
                                    double tol, uint64_t seed, double *u, double *fatbuf, int chunk) {
     enum { HALF = KIFMM_NUM_TRANSFER / 2 };
     int n = o->n, p = o->order, k, t, g, nrep = 0, ncore, nthr = 1, sym = 1;
@@ -2067,9 +2065,9 @@ static kifmm_status kifmm__ops_m2l(kifmm_ops *o, const kifmm_blas *blas, const k
     for (t = 0; t < HALF; t++) {
         int d[3], rep[3], i;
         half_tv[t] = t;
-        kifmm_transfer_vector(t, d);
+        kifmm__transfer_vector(t, d);
         used[g_of[t] = kifmm__sym_split(d, rep)] = 1;
-        i = kifmm_transfer_index(rep[0], rep[1], rep[2]);
+        i = kifmm__transfer_index(rep[0], rep[1], rep[2]);
         for (g = 0; g < nrep && rep_tv[g] != i; g++) {}
         if (g == nrep) rep_tv[nrep++] = i;
         rep_of[t] = g;
@@ -2151,10 +2149,10 @@ done:
     return st;
 }
 
-KIFMM_DEF kifmm_status kifmm_ops_build(kifmm_ops *o, const kifmm_allocator *alloc, const kifmm_blas *blas,
+KIFMM__FN kifmm_status kifmm__ops_build(kifmm__ops *o, const kifmm_allocator *alloc, const kifmm_blas *blas,
                                        int order, int m2l_rank, double m2l_tol, uint64_t seed) {
     int n, chunk, *lut = NULL;
-    size_t nn = 0, fatn = 0, tmpn = 0, pbytes = 0, lutn = (size_t)order * order * order + kifmm_surface_size(order);
+    size_t nn = 0, fatn = 0, tmpn = 0, pbytes = 0, lutn = (size_t)order * order * order + kifmm__surface_size(order);
     double *kbuf = NULL, *tmp = NULL, *fat = NULL, *u = NULL;
     kifmm__parity par;
     kifmm_status st = KIFMM_ERR_OUT_OF_MEMORY;
@@ -2163,7 +2161,7 @@ KIFMM_DEF kifmm_status kifmm_ops_build(kifmm_ops *o, const kifmm_allocator *allo
     if (order < 2 || order > 16 || m2l_rank < 0 || !(m2l_tol >= 0)) return KIFMM_ERR_INVALID_ARGUMENT;
     if (alloc) o->alloc = *alloc;
     o->order = order;
-    o->n = n = kifmm_surface_size(order);
+    o->n = n = kifmm__surface_size(order);
     nn = (size_t)n * n;
     KIFMM__OALLOC(o, o->surf, 3 * (size_t)n);
     KIFMM__OALLOC(o, o->c2e_v, nn);
@@ -2197,12 +2195,12 @@ oom:
     kifmm__free(&o->alloc, tmp, tmpn * sizeof *tmp);
     kifmm__free(&o->alloc, u, nn * sizeof *u);
     kifmm__free(&o->alloc, fat, fatn * sizeof *fat);
-    if (st != KIFMM_OK) kifmm_ops_free(o);
+    if (st != KIFMM_OK) kifmm__ops_free(o);
     return st;
 }
 
 /* ---- evaluation state ----------------------------------------------------------------------- */
-KIFMM_DEF void kifmm_eval_free(kifmm_eval *e, const kifmm_allocator *al) {
+KIFMM__FN void kifmm__eval_free(kifmm__eval *e, const kifmm_allocator *al) {
     const kifmm_tree *t = e->tree;
     size_t n, k;
     if (!t || !e->ops) { memset(e, 0, sizeof *e); return; }
@@ -2221,7 +2219,7 @@ KIFMM_DEF void kifmm_eval_free(kifmm_eval *e, const kifmm_allocator *al) {
     memset(e, 0, sizeof *e);
 }
 
-KIFMM_DEF kifmm_status kifmm_eval_init(kifmm_eval *e, const kifmm_ops *ops, const kifmm_tree *t,
+KIFMM__FN kifmm_status kifmm__eval_init(kifmm__eval *e, const kifmm__ops *ops, const kifmm_tree *t,
                                        const kifmm_blas *blas, int nthreads, int gradients) {
     const kifmm_allocator *al = &ops->alloc;
     size_t n = (size_t)ops->n, k = (size_t)ops->k;
@@ -2261,29 +2259,29 @@ KIFMM_DEF kifmm_status kifmm_eval_init(kifmm_eval *e, const kifmm_ops *ops, cons
         int b = t->leaf[l];
         if (t->src_end[b] > t->src_begin[b]) e->leaf_src[e->nleaf_src++] = b;
         else memset(e->equiv + (size_t)b * n, 0, n * sizeof *e->equiv);
-        if (t->tgt_end[b] > t->tgt_begin[b] && kifmm_key_level(t->key[b]) >= 2) e->leaf_tgt[e->nleaf_tgt++] = b;
+        if (t->tgt_end[b] > t->tgt_begin[b] && kifmm__key_level(t->key[b]) >= 2) e->leaf_tgt[e->nleaf_tgt++] = b;
     }
     return KIFMM_OK;
 oom:
-    kifmm_eval_free(e, al);
+    kifmm__eval_free(e, al);
     return KIFMM_ERR_OUT_OF_MEMORY;
 }
 
 /* ---- the operators -------------------------------------------------------------------------- */
 static double kifmm__box_hw(const kifmm_tree *t, int b) {
-    return t->half_width / (double)((uint64_t)1 << kifmm_key_level(t->key[b]));
+    return t->half_width / (double)((uint64_t)1 << kifmm__key_level(t->key[b]));
 }
 
 /* the surface of box b at radius alpha into this thread's buffer */
-static double *kifmm__box_surface(kifmm_eval *e, int b, double alpha) {
+static double *kifmm__box_surface(kifmm__eval *e, int b, double alpha) {
     double c[3], hw, *s = e->thread_buf + e->thread_len * (size_t)kifmm__thread();
-    kifmm_tree_box_center(e->tree, b, c, &hw);
+    kifmm__tree_box_center(e->tree, b, c, &hw);
     kifmm__surface_at(e->ops->surf, e->ops->n, c, alpha * hw, s);
     return s;
 }
 
 /* targets of box b receive the field of ns sources at (sx, sy, sz) with strengths q */
-static void kifmm__to_targets(kifmm_eval *e, int b, const double *sx, const double *sy, const double *sz,
+static void kifmm__to_targets(kifmm__eval *e, int b, const double *sx, const double *sy, const double *sz,
                               size_t ns, const double *q) {
     const kifmm_tree *t = e->tree;
     size_t nt = t->ntargets, t0 = t->tgt_begin[b], m = t->tgt_end[b] - t0;
@@ -2293,14 +2291,14 @@ static void kifmm__to_targets(kifmm_eval *e, int b, const double *sx, const doub
 }
 
 /* targets of box b receive the field of the densities q on the surface of box src at radius alpha */
-static void kifmm__surface_to_targets(kifmm_eval *e, int b, int src, double alpha, const double *q) {
+static void kifmm__surface_to_targets(kifmm__eval *e, int b, int src, double alpha, const double *q) {
     int n = e->ops->n;
     double *s = kifmm__box_surface(e, src, alpha);
     kifmm__to_targets(e, b, s, s + n, s + 2 * n, (size_t)n, q);
 }
 
 /* the check potential at box b's surface (radius alpha) from the sources of box src */
-static void kifmm__to_surface(kifmm_eval *e, int b, double alpha, int src, double *chk) {
+static void kifmm__to_surface(kifmm__eval *e, int b, double alpha, int src, double *chk) {
     const kifmm_tree *t = e->tree;
     size_t ns = t->nsources, s0 = t->src_begin[src], m = t->src_end[src] - s0;
     int n = e->ops->n;
@@ -2309,10 +2307,10 @@ static void kifmm__to_surface(kifmm_eval *e, int b, double alpha, int src, doubl
                (size_t)n, chk, NULL, NULL, NULL);
 }
 
-/* the leaves with sources (kifmm_eval_init) */
-KIFMM_DEF void kifmm__op_p2m(kifmm_eval *e) {
+/* the leaves with sources (kifmm__eval_init) */
+KIFMM__FN void kifmm__op_p2m(kifmm__eval *e) {
     const kifmm_tree *t = e->tree;
-    const kifmm_ops *o = e->ops;
+    const kifmm__ops *o = e->ops;
     int n = o->n, r = o->c2e_rank, na = e->nleaf_src, c0;
     double *chk = e->leafbuf, *y = e->leafbuf + (size_t)n * e->leaf_cols;
     for (c0 = 0; c0 < na; c0 += e->leaf_cols) {
@@ -2337,7 +2335,7 @@ KIFMM_DEF void kifmm__op_p2m(kifmm_eval *e) {
     }
 }
 
-KIFMM_DEF void kifmm__op_m2m(kifmm_eval *e, int l) {
+KIFMM__FN void kifmm__op_m2m(kifmm__eval *e, int l) {
     const kifmm_tree *t = e->tree;
     int n = e->ops->n, lb = t->level_begin[l], nsplit = (t->level_begin[l + 1] - lb) / 8, j0;
     if (l < 1 || nsplit == 0) return;
@@ -2360,9 +2358,9 @@ KIFMM_DEF void kifmm__op_m2m(kifmm_eval *e, int l) {
    gather the compressed multipoles of the sources, one GEMM with the core, add into the block's
    compressed locals; then expand into the check potentials. Within a vector every target has at
    most one source, so a block is all a thread writes. */
-static void kifmm__m2l_block_run(kifmm_eval *e, int l, int b0, int b1, double scale) {
+static void kifmm__m2l_block_run(kifmm__eval *e, int l, int b0, int b1, double scale) {
     const kifmm_tree *t = e->tree;
-    const kifmm_ops *o = e->ops;
+    const kifmm__ops *o = e->ops;
     int n = o->n, k = o->k, lb = t->level_begin[l], tv;
     double *lh = e->thread_buf + e->thread_len * (size_t)kifmm__thread() + 3 * (size_t)n;
     double *gat = lh + (size_t)k * KIFMM__M2L_BLOCK, *res = gat + (size_t)k * KIFMM__M2L_BLOCK;
@@ -2410,9 +2408,9 @@ static void kifmm__m2l_block_run(kifmm_eval *e, int l, int b0, int b1, double sc
     kifmm__dgemm_local(&e->blas, 0, 0, n, b1 - b0, k, scale, o->m2l_u, n, lh, k, 1.0, e->check + (size_t)b0 * n, n);
 }
 
-KIFMM_DEF void kifmm__op_m2l(kifmm_eval *e, int l) {
+KIFMM__FN void kifmm__op_m2l(kifmm__eval *e, int l) {
     const kifmm_tree *t = e->tree;
-    const kifmm_ops *o = e->ops;
+    const kifmm__ops *o = e->ops;
     int n = o->n, k = o->k, lb = t->level_begin[l], le = t->level_begin[l + 1];
     size_t base = (size_t)l * KIFMM_NUM_TRANSFER;
     ptrdiff_t blk, nblk = (le - lb + KIFMM__M2L_BLOCK - 1) / KIFMM__M2L_BLOCK;
@@ -2432,7 +2430,7 @@ KIFMM_DEF void kifmm__op_m2l(kifmm_eval *e, int l) {
    targets (all of them, the whole subtree's: what its local expansion would reach), which is
    exact and cheaper; handled leaf by leaf over the leaf's ancestors so that threads write
    disjoint targets. The others go through the check surface. */
-KIFMM_DEF void kifmm__op_p2l(kifmm_eval *e) {
+KIFMM__FN void kifmm__op_p2l(kifmm__eval *e) {
     const kifmm_tree *t = e->tree;
     size_t n = (size_t)e->ops->n, ns = t->nsources;
     ptrdiff_t b, i;
@@ -2460,7 +2458,7 @@ KIFMM_DEF void kifmm__op_p2l(kifmm_eval *e) {
     }
 }
 
-KIFMM_DEF void kifmm__op_l2l(kifmm_eval *e, int l) {
+KIFMM__FN void kifmm__op_l2l(kifmm__eval *e, int l) {
     const kifmm_tree *t = e->tree;
     int n = e->ops->n, lc, nsplit, j0;
     if (l < 2 || l >= KIFMM_MAX_DEPTH) return;
@@ -2482,9 +2480,9 @@ KIFMM_DEF void kifmm__op_l2l(kifmm_eval *e, int l) {
 
 /* the leaves with targets at level 2 or below (above, nothing is far enough to have reached a
    local expansion) */
-KIFMM_DEF void kifmm__op_l2p(kifmm_eval *e) {
+KIFMM__FN void kifmm__op_l2p(kifmm__eval *e) {
     const kifmm_tree *t = e->tree;
-    const kifmm_ops *o = e->ops;
+    const kifmm__ops *o = e->ops;
     int n = o->n, r = o->c2e_rank, na = e->nleaf_tgt, c0;
     double *chk = e->leafbuf, *y = e->leafbuf + (size_t)n * e->leaf_cols;
     for (c0 = 0; c0 < na; c0 += e->leaf_cols) {
@@ -2506,7 +2504,7 @@ KIFMM_DEF void kifmm__op_l2p(kifmm_eval *e) {
     }
 }
 
-KIFMM_DEF void kifmm__op_m2p(kifmm_eval *e) {
+KIFMM__FN void kifmm__op_m2p(kifmm__eval *e) {
     const kifmm_tree *t = e->tree;
     int n = e->ops->n;
     size_t ns = t->nsources;
@@ -2528,7 +2526,7 @@ KIFMM_DEF void kifmm__op_m2p(kifmm_eval *e) {
     }
 }
 
-KIFMM_DEF void kifmm__op_p2p(kifmm_eval *e) {
+KIFMM__FN void kifmm__op_p2p(kifmm__eval *e) {
     const kifmm_tree *t = e->tree;
     size_t ns = t->nsources;
     ptrdiff_t i;

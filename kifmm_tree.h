@@ -37,10 +37,12 @@ extern "C" {
 #define KIFMM__UNUSED
 #endif
 
+#ifndef KIFMM_DEF
 #ifdef KIFMM_STATIC
 #define KIFMM_DEF static KIFMM__UNUSED
 #else
 #define KIFMM_DEF extern
+#endif
 #endif
 
 typedef enum kifmm_status {
@@ -62,11 +64,6 @@ typedef struct kifmm_logger {             /* optional; silent when NULL */
     void  *user;
 } kifmm_logger;
 
-/* Internal allocation: 64-byte aligned, never zero-sized (0 is rounded up so that NULL always
-   means failure); the same size must be passed back to kifmm__free. */
-KIFMM_DEF void *kifmm__alloc(const kifmm_allocator *a, size_t bytes);
-KIFMM_DEF void  kifmm__free(const kifmm_allocator *a, void *p, size_t bytes);
-KIFMM_DEF double kifmm__now(void);        /* wall-clock seconds */
 #endif /* KIFMM_COMMON_TYPES */
 
 /* ---- keys -------------------------------------------------------------------------------- */
@@ -164,8 +161,31 @@ KIFMM_DEF void kifmm_tree_box_center(const kifmm_tree *tree, int box, double c[3
 #endif /* KIFMM_TREE_H */
 
 /* =========================================================================================== */
-#if (defined(KIFMM_TREE_IMPLEMENTATION) || defined(KIFMM_IMPLEMENTATION)) && !defined(KIFMM_TREE_IMPLEMENTED)
+#if (defined(KIFMM_TREE_IMPLEMENTATION) || defined(KIFMM_IMPLEMENTATION) || defined(KIFMM_OPS_IMPLEMENTATION)) && \
+    !defined(KIFMM_TREE_IMPLEMENTED)
 #define KIFMM_TREE_IMPLEMENTED
+
+/* Internal functions are static: every translation unit that switches on an implementation gets
+   its own private copy, so any mix of KIFMM_IMPLEMENTATION and KIFMM_TREE_IMPLEMENTATION in one
+   or several files links. Only the public kifmm_tree_* and kifmm_key_* entry points (the wrappers
+   at the end of this section) are emitted once, with KIFMM_TREE_IMPLEMENTATION. */
+#define KIFMM__FN static KIFMM__UNUSED
+/* p = v for a void * v: C converts implicitly, C++ needs the cast */
+#ifdef __cplusplus
+#include <type_traits>
+#define KIFMM__SET_PTR(p, v) ((p) = static_cast<std::remove_reference<decltype(p)>::type>(v))
+#else
+#define KIFMM__SET_PTR(p, v) ((p) = (v))
+#endif
+#if defined(__cplusplus)
+#if defined(__GNUC__) || defined(__clang__) || defined(_MSC_VER)
+#define KIFMM__RESTRICT __restrict
+#else
+#define KIFMM__RESTRICT
+#endif
+#else
+#define KIFMM__RESTRICT restrict
+#endif
 
 #include <stdlib.h>
 #include <string.h>
@@ -198,7 +218,7 @@ static void *kifmm__default_alloc(size_t size, size_t align) {
     return p;
 }
 
-KIFMM_DEF double kifmm__now(void) {
+KIFMM__FN double kifmm__now(void) {
 #if defined(_OPENMP)
     return omp_get_wtime();
 #elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && defined(TIME_UTC)
@@ -210,13 +230,13 @@ KIFMM_DEF double kifmm__now(void) {
 #endif
 }
 
-KIFMM_DEF void *kifmm__alloc(const kifmm_allocator *a, size_t bytes) {
+KIFMM__FN void *kifmm__alloc(const kifmm_allocator *a, size_t bytes) {
     if (bytes < 64) bytes = 64;
     if (a && a->alloc_fn) return a->alloc_fn(bytes, 64, a->user);
     return kifmm__default_alloc(bytes, 64);
 }
 
-KIFMM_DEF void kifmm__free(const kifmm_allocator *a, void *p, size_t bytes) {
+KIFMM__FN void kifmm__free(const kifmm_allocator *a, void *p, size_t bytes) {
     if (!p) return;
     if (bytes < 64) bytes = 64;
     if (a && a->free_fn) { a->free_fn(p, bytes, a->user); return; }
@@ -258,13 +278,13 @@ static uint64_t kifmm__morton(uint32_t x, uint32_t y, uint32_t z) {
     return kifmm__spread3(x) << 2 | kifmm__spread3(y) << 1 | kifmm__spread3(z);
 }
 
-KIFMM_DEF uint64_t kifmm_key_encode(const uint32_t anchor[3], int level) {
+KIFMM__FN uint64_t kifmm__key_encode(const uint32_t anchor[3], int level) {
     uint32_t clear = (~(uint32_t)0 << (KIFMM_MAX_DEPTH - level)) & ((1u << KIFMM_MAX_DEPTH) - 1);
     return kifmm__morton(anchor[0] & clear, anchor[1] & clear, anchor[2] & clear) << KIFMM__LEVEL_BITS
            | (uint64_t)level;
 }
 
-KIFMM_DEF void kifmm_key_decode(uint64_t key, uint32_t anchor[3], int *level) {
+KIFMM__FN void kifmm__key_decode(uint64_t key, uint32_t anchor[3], int *level) {
     uint64_t m = key >> KIFMM__LEVEL_BITS;
     anchor[0] = kifmm__compact3(m >> 2);
     anchor[1] = kifmm__compact3(m >> 1);
@@ -272,36 +292,36 @@ KIFMM_DEF void kifmm_key_decode(uint64_t key, uint32_t anchor[3], int *level) {
     if (level) *level = (int)(key & KIFMM__LEVEL_MASK);
 }
 
-KIFMM_DEF int kifmm_key_level(uint64_t key) { return (int)(key & KIFMM__LEVEL_MASK); }
+KIFMM__FN int kifmm__key_level(uint64_t key) { return (int)(key & KIFMM__LEVEL_MASK); }
 
-KIFMM_DEF uint64_t kifmm_key_parent(uint64_t key) {
-    int l = kifmm_key_level(key);
+KIFMM__FN uint64_t kifmm__key_parent(uint64_t key) {
+    int l = kifmm__key_level(key);
     uint64_t m = key >> KIFMM__LEVEL_BITS;
     if (l == 0) return key;
     m &= ~(uint64_t)0 << (3 * (KIFMM_MAX_DEPTH - l + 1));
     return m << KIFMM__LEVEL_BITS | (uint64_t)(l - 1);
 }
 
-KIFMM_DEF uint64_t kifmm_key_child(uint64_t key, int octant) {
-    int l = kifmm_key_level(key);
+KIFMM__FN uint64_t kifmm__key_child(uint64_t key, int octant) {
+    int l = kifmm__key_level(key);
     uint64_t m = key >> KIFMM__LEVEL_BITS;
     m |= (uint64_t)octant << (3 * (KIFMM_MAX_DEPTH - l - 1));
     return m << KIFMM__LEVEL_BITS | (uint64_t)(l + 1);
 }
 
-KIFMM_DEF int kifmm_key_is_ancestor(uint64_t a, uint64_t d) {
-    int la = kifmm_key_level(a), ld = kifmm_key_level(d);
+KIFMM__FN int kifmm__key_is_ancestor(uint64_t a, uint64_t d) {
+    int la = kifmm__key_level(a), ld = kifmm__key_level(d);
     uint64_t mask;
     if (la >= ld) return 0;
     mask = ~(uint64_t)0 << (3 * (KIFMM_MAX_DEPTH - la));
     return ((a >> KIFMM__LEVEL_BITS) & mask) == ((d >> KIFMM__LEVEL_BITS) & mask);
 }
 
-KIFMM_DEF int kifmm_key_neighbours(uint64_t key, uint64_t out[26]) {
+KIFMM__FN int kifmm__key_neighbours(uint64_t key, uint64_t out[26]) {
     uint32_t a[3], b[3];
     int l, n = 0, dx, dy, dz;
     int64_t w, lim;
-    kifmm_key_decode(key, a, &l);
+    kifmm__key_decode(key, a, &l);
     w = (int64_t)1 << (KIFMM_MAX_DEPTH - l);
     lim = (int64_t)1 << KIFMM_MAX_DEPTH;
     for (dx = -1; dx <= 1; dx++)
@@ -311,14 +331,14 @@ KIFMM_DEF int kifmm_key_neighbours(uint64_t key, uint64_t out[26]) {
                 if (!(dx | dy | dz) || x < 0 || y < 0 || z < 0 || x >= lim || y >= lim || z >= lim)
                     continue;
                 b[0] = (uint32_t)x; b[1] = (uint32_t)y; b[2] = (uint32_t)z;
-                out[n++] = kifmm_key_encode(b, l);
+                out[n++] = kifmm__key_encode(b, l);
             }
     return n;
 }
 
 static int kifmm__clamp03(int v) { return v < 0 ? 0 : (v > 3 ? 3 : v); }
 
-KIFMM_DEF int kifmm_transfer_index(int dx, int dy, int dz) {
+KIFMM__FN int kifmm__transfer_index(int dx, int dy, int dz) {
     /* rank of (dx,dy,dz) among the 343 offsets of [-3,3]^3 in lexicographic order, minus the
        adjacent offsets ([-1,1]^3, i.e. 2..4 once shifted by 3) that come before it */
     int ax = dx + 3, ay = dy + 3, az = dz + 3, before;
@@ -332,12 +352,12 @@ KIFMM_DEF int kifmm_transfer_index(int dx, int dy, int dz) {
     return ax * 49 + ay * 7 + az - before;
 }
 
-KIFMM_DEF void kifmm_transfer_vector(int t, int d[3]) {
+KIFMM__FN void kifmm__transfer_vector(int t, int d[3]) {
     int dx, dy, dz;
     for (dx = -3; dx <= 3; dx++)
         for (dy = -3; dy <= 3; dy++)
             for (dz = -3; dz <= 3; dz++)
-                if (kifmm_transfer_index(dx, dy, dz) == t) { d[0] = dx; d[1] = dy; d[2] = dz; return; }
+                if (kifmm__transfer_index(dx, dy, dz) == t) { d[0] = dx; d[1] = dy; d[2] = dz; return; }
     d[0] = d[1] = d[2] = 0;
 }
 
@@ -490,7 +510,7 @@ static void kifmm__sort_unique(kifmm__u64vec *v, kifmm__kv *buf, kifmm__kv *tmp)
 #define KIFMM__HOLD(al, held, p, count)                                                        \
     do {                                                                                       \
         size_t kifmm__b = (size_t)(count) * sizeof *(p);                                       \
-        if (!((p) = kifmm__alloc((al), kifmm__b))) goto oom;                                   \
+        if (!KIFMM__SET_PTR(p, kifmm__alloc((al), kifmm__b))) goto oom;                        \
         *(held) += kifmm__b < 64 ? 64 : kifmm__b;                                              \
     } while (0)
 #define KIFMM__TALLOC(t, p, count) KIFMM__HOLD(&(t)->alloc, &(t)->bytes, p, count)
@@ -727,7 +747,7 @@ static void kifmm__colleagues(kifmm_tree *t) {
             uint32_t a[3];
             int c[3], dx, dy, dz, p = t->parent[bb];
             uint32_t w = (uint32_t)1 << (KIFMM_MAX_DEPTH - l);
-            kifmm_key_decode(t->key[bb], a, NULL);
+            kifmm__key_decode(t->key[bb], a, NULL);
             c[0] = (int)(a[0] / w); c[1] = (int)(a[1] / w); c[2] = (int)(a[2] / w);
             for (dx = -1; dx <= 1; dx++)
                 for (dy = -1; dy <= 1; dy++)
@@ -759,13 +779,13 @@ static int kifmm__touches(const int r[3], int e) {
    integer offsets from b's colleagues and its parent's, so no key is decoded per candidate */
 static int kifmm__box_list(const kifmm_tree *t, int b, int kind, int *out) {
     const int *col = t->colleague + 27 * (size_t)b, *pcol;
-    int n = 0, i, o, p = t->parent[b], leaf = t->child[b] < 0, l = kifmm_key_level(t->key[b]);
+    int n = 0, i, o, p = t->parent[b], leaf = t->child[b] < 0, l = kifmm__key_level(t->key[b]);
     int h[3] = {0, 0, 0};                   /* b's octant in its parent */
     if ((kind == KIFMM__U || kind == KIFMM__W) && !leaf) return 0;
     if ((kind == KIFMM__V || kind == KIFMM__X) && l < 2) return 0;
     if (p >= 0) {
         uint32_t a[3];
-        kifmm_key_decode(t->key[b], a, NULL);
+        kifmm__key_decode(t->key[b], a, NULL);
         for (i = 0; i < 3; i++) h[i] = (int)(a[i] >> (KIFMM_MAX_DEPTH - l)) & 1;
     }
     pcol = p >= 0 ? t->colleague + 27 * (size_t)p : NULL;
@@ -850,7 +870,7 @@ static void kifmm__group_range(kifmm_tree *t, const int32_t *anc, const short *t
                                size_t *cur) {
     int b, tv[192];
     for (b = b0; b < b1; b++) {
-        size_t j, base = (size_t)kifmm_key_level(t->key[b]) * KIFMM_NUM_TRANSFER;
+        size_t j, base = (size_t)kifmm__key_level(t->key[b]) * KIFMM_NUM_TRANSFER;
         if (t->tgt_end[b] == t->tgt_begin[b]) continue;
         kifmm__transfer_of(t, anc, tab, b, tv);
         for (j = t->v_off[b]; j < t->v_off[b + 1]; j++) {
@@ -881,13 +901,13 @@ static int kifmm__group_m2l(kifmm_tree *t) {
     memset(cur, 0, ncur * sizeof *cur);
     for (dx = 0; dx < 7; dx++)
         for (dy = 0; dy < 7; dy++)
-            for (dz = 0; dz < 7; dz++) tab[(dx * 7 + dy) * 7 + dz] = (short)kifmm_transfer_index(dx - 3, dy - 3, dz - 3);
+            for (dz = 0; dz < 7; dz++) tab[(dx * 7 + dy) * 7 + dz] = (short)kifmm__transfer_index(dx - 3, dy - 3, dz - 3);
     /* each box's anchor in units of its own level's width, decoded once (not once per V pair) */
     KIFMM__OMP(omp parallel for schedule(static))
     for (b = 0; b < t->nboxes; b++) {
         uint32_t a[3];
         int l, e;
-        kifmm_key_decode(t->key[b], a, &l);
+        kifmm__key_decode(t->key[b], a, &l);
         for (e = 0; e < 3; e++) anc[3 * b + e] = (int32_t)(a[e] >> (KIFMM_MAX_DEPTH - l));
     }
     for (pass = 0; pass < 2; pass++) {      /* count, then place */
@@ -953,7 +973,7 @@ static int kifmm__make_boxes(kifmm_tree *t, kifmm__u64vec split[KIFMM_MAX_DEPTH 
             int o, c = t->child[bb];
             if (c < 0) continue;
             for (o = 0; o < 8; o++) {
-                uint64_t ck = kifmm_key_child(t->key[bb], o);
+                uint64_t ck = kifmm__key_child(t->key[bb], o);
                 t->key[c + o] = ck;
                 t->parent[c + o] = (int)bb;
                 kifmm__range(smort, t->src_begin[bb], t->src_end[bb], ck >> KIFMM__LEVEL_BITS, l + 1,
@@ -995,7 +1015,7 @@ oom:
     return 0;
 }
 
-KIFMM_DEF void kifmm_tree_free(kifmm_tree *t) {
+KIFMM__FN void kifmm__tree_free(kifmm_tree *t) {
     kifmm_allocator al;
     size_t nb, nt1;
     if (!t) return;
@@ -1033,13 +1053,6 @@ KIFMM_DEF void kifmm_tree_free(kifmm_tree *t) {
     memset(t, 0, sizeof *t);
 }
 
-KIFMM_DEF kifmm_status kifmm_tree_build(kifmm_tree *t, const kifmm_allocator *alloc,
-                                        const double *sources, size_t ns,
-                                        const double *targets, size_t nt,
-                                        int leaf_size, int max_depth, size_t *bad_index) {
-    return kifmm_tree_build_ex(t, alloc, sources, ns, targets, nt, leaf_size, max_depth, 0, NULL, bad_index);
-}
-
 /* the deepest level whose boxes are at least 2^20 ulps of the largest coordinate wide */
 static int kifmm__resolution_depth(const kifmm_tree *t) {
     double cmax = 0, w;
@@ -1051,7 +1064,7 @@ static int kifmm__resolution_depth(const kifmm_tree *t) {
     return l;
 }
 
-KIFMM_DEF kifmm_status kifmm_tree_build_ex(kifmm_tree *t, const kifmm_allocator *alloc,
+KIFMM__FN kifmm_status kifmm__tree_build_ex(kifmm_tree *t, const kifmm_allocator *alloc,
                                            const double *sources, size_t ns,
                                            const double *targets, size_t nt,
                                            int leaf_size, int max_depth, int flags, const double *box,
@@ -1138,20 +1151,56 @@ oom:
     for (l = 0; l <= KIFMM_MAX_DEPTH; l++) kifmm__u64vec_free(&split[l], &t->alloc);
     kifmm__free(&t->alloc, smort, ns * sizeof *smort);
     kifmm__free(&t->alloc, tmort, nt * sizeof *tmort);
-    kifmm_tree_free(t);
+    kifmm__tree_free(t);
     return st;
 }
 
-KIFMM_DEF void kifmm_tree_box_center(const kifmm_tree *t, int box, double c[3], double *hw) {
+KIFMM__FN kifmm_status kifmm__tree_build(kifmm_tree *t, const kifmm_allocator *alloc,
+                                        const double *sources, size_t ns,
+                                        const double *targets, size_t nt,
+                                        int leaf_size, int max_depth, size_t *bad_index) {
+    return kifmm__tree_build_ex(t, alloc, sources, ns, targets, nt, leaf_size, max_depth, 0, NULL, bad_index);
+}
+
+KIFMM__FN void kifmm__tree_box_center(const kifmm_tree *t, int box, double c[3], double *hw) {
     uint32_t a[3];
     int l, d;
     double cell;
-    kifmm_key_decode(t->key[box], a, &l);
+    kifmm__key_decode(t->key[box], a, &l);
     cell = 2 * t->half_width / (double)((uint64_t)1 << KIFMM_MAX_DEPTH);
     *hw = t->half_width / (double)((uint64_t)1 << l);
     for (d = 0; d < 3; d++) c[d] = t->center[d] - t->half_width + cell * a[d] + *hw;
 }
 
+#endif /* the tree's internals */
+
+/* ---- public entry points of the tree (KIFMM_TREE_IMPLEMENTATION only) -------------------- */
+#if defined(KIFMM_TREE_IMPLEMENTATION) && !defined(KIFMM_TREE_API_IMPLEMENTED)
+#define KIFMM_TREE_API_IMPLEMENTED
+KIFMM_DEF uint64_t kifmm_key_encode(const uint32_t anchor[3], int level) { return kifmm__key_encode(anchor, level); }
+KIFMM_DEF void kifmm_key_decode(uint64_t key, uint32_t anchor[3], int *level) { kifmm__key_decode(key, anchor, level); }
+KIFMM_DEF int kifmm_key_level(uint64_t key) { return kifmm__key_level(key); }
+KIFMM_DEF uint64_t kifmm_key_parent(uint64_t key) { return kifmm__key_parent(key); }
+KIFMM_DEF uint64_t kifmm_key_child(uint64_t key, int octant) { return kifmm__key_child(key, octant); }
+KIFMM_DEF int kifmm_key_neighbours(uint64_t key, uint64_t out[26]) { return kifmm__key_neighbours(key, out); }
+KIFMM_DEF int kifmm_key_is_ancestor(uint64_t a, uint64_t d) { return kifmm__key_is_ancestor(a, d); }
+KIFMM_DEF int kifmm_transfer_index(int dx, int dy, int dz) { return kifmm__transfer_index(dx, dy, dz); }
+KIFMM_DEF void kifmm_transfer_vector(int t, int d[3]) { kifmm__transfer_vector(t, d); }
+KIFMM_DEF kifmm_status kifmm_tree_build(kifmm_tree *tree, const kifmm_allocator *alloc, const double *sources,
+                                        size_t nsources, const double *targets, size_t ntargets, int leaf_size,
+                                        int max_depth, size_t *bad_index) {
+    return kifmm__tree_build(tree, alloc, sources, nsources, targets, ntargets, leaf_size, max_depth, bad_index);
+}
+KIFMM_DEF kifmm_status kifmm_tree_build_ex(kifmm_tree *tree, const kifmm_allocator *alloc, const double *sources,
+                                           size_t nsources, const double *targets, size_t ntargets, int leaf_size,
+                                           int max_depth, int flags, const double *box, size_t *bad_index) {
+    return kifmm__tree_build_ex(tree, alloc, sources, nsources, targets, ntargets, leaf_size, max_depth, flags,
+                                box, bad_index);
+}
+KIFMM_DEF void kifmm_tree_free(kifmm_tree *tree) { kifmm__tree_free(tree); }
+KIFMM_DEF void kifmm_tree_box_center(const kifmm_tree *tree, int box, double c[3], double *half_width) {
+    kifmm__tree_box_center(tree, box, c, half_width);
+}
 #endif /* KIFMM_TREE_IMPLEMENTATION */
 
 /*

@@ -11,6 +11,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 #define KIFMM_IMPLEMENTATION
+#define KIFMM_TREE_IMPLEMENTATION      /* the tree's own kifmm_tree_* / kifmm_key_* entry points */
 #include "kifmm.h"
 #include "peak.h"
 
@@ -100,7 +101,7 @@ static int parse(int argc, char **argv, options *o) {
         fprintf(stderr, "kifmm_bench: bad option value (see --help)\n");
         return 0;
     }
-    if (o->rank == -1) o->rank = kifmm_surface_size(o->order);
+    if (o->rank == -1) o->rank = kifmm__surface_size(o->order);
     return 1;
 }
 
@@ -180,7 +181,7 @@ static kifmm_status count_work(const options *o, const double *src, size_t ns, c
     kifmm_tree t;
     kifmm_allocator al;
     kifmm_status st;
-    int n = kifmm_surface_size(order), i, l, tv;
+    int n = kifmm__surface_size(order), i, l, tv;
     double rank_flops = 0;
     memset(&al, 0, sizeof al);
     memset(w, 0, sizeof *w);

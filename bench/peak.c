@@ -65,7 +65,7 @@ int main(int argc, char **argv) {
     }
     if (order < 2 || order > 16 || threads < 1) { fprintf(stderr, "peak: bad order or threads\n"); return 2; }
     {
-        int n = kifmm_surface_size(order);
+        int n = kifmm__surface_size(order);
         const char *p = rank_list;
         while (*p && nr < 32) {
             int k = atoi(p);
@@ -114,12 +114,12 @@ int main(int argc, char **argv) {
 
     printf("\nDGEMM on the M2L shapes, order %d (n = %d), GFLOP/s. conc T = T threads each running their own\n"
            "GEMMs at once (summed), as the M2L does; call = one call from outside any parallel region.\n",
-           order, kifmm_surface_size(order));
+           order, kifmm__surface_size(order));
     printf("  %-9s %5s %5s %5s  %-8s", "shape", "m", "n", "k", "impl");
     for (t = 1; t <= threads; t++) printf("  conc %-3d", t);
     printf("  %8s\n", "call");
     for (i = 0; i < nr; i++) {
-        int k = ranks[i], n = kifmm_surface_size(order), s, impl;
+        int k = ranks[i], n = kifmm__surface_size(order), s, impl;
         for (s = 0; s < 3; s++) {
             /* core: C(k x 256) = C_t(k x k) * gathered multipoles; compress: U^T(k x n) * multipoles
                of a level; expand: U(n x k) * a block's 256 compressed locals */

@@ -2,13 +2,14 @@
    the potential, 1e-4 for the gradient; P2P exact to rounding). Far-field operators are checked at
    points outside the check surfaces, local ones at points inside the box. */
 #define KIFMM_IMPLEMENTATION
+#define KIFMM_TREE_IMPLEMENTATION      /* the tree's own kifmm_tree_* / kifmm_key_* entry points */
 #include "kifmm.h"
 #include "testutil.h"
 
 #define ORDER 6
-static kifmm_ops ops;
+static kifmm__ops ops;
 static kifmm_tree tree;
-static kifmm_eval ev;
+static kifmm__eval ev;
 
 typedef struct acc { double e2, r2; } acc;               /* running relative L2 error */
 static void acc_add(acc *a, double got, double want) { a->e2 += (got - want) * (got - want); a->r2 += want * want; }
@@ -134,7 +135,7 @@ static void target_error(const size_t *off, const int *idx, int ancestors, doubl
 }
 
 /* the k x k core C_t as stored: dense, or from its factors A_t (k x r) and B_t^T (r x k) */
-static void core_dense(const kifmm_ops *o, int t, double *c) {
+static void core_dense(const kifmm__ops *o, int t, double *c) {
     int k = o->k, r = o->m2l_r[t];
     const double *f = o->m2l_c + o->m2l_coff[t];
     if (r == k) memcpy(c, f, sizeof(double) * k * k);
@@ -156,11 +157,11 @@ static double frob(int m, const double *a, const double *b) {   /* ||a - b||_F, 
    - the stored (recompressed) core against U^T K_t U: each drops singular values below
      tol * max ||C_t||_2, so ||C_t - A_t B_t^T||_F <= sqrt(k) tol max ||C_t||_F. */
 static void test_m2l_basis(int order) {
-    kifmm_ops o;
+    kifmm__ops o;
     int n, k, t, d[3], nlow = 0;
     double *kt, *tmp, *ct, *ck, *tgt, *src, kmax = 0, cmax = 0, tail = 0, worst_shell = 0, worst_far = 0;
     double worst_core = 0, tol = kifmm_default_m2l_tolerance(order), zero[3] = {0, 0, 0}, flops = 0;
-    CHECK(kifmm_ops_build(&o, NULL, NULL, order, 0, tol, 1) == KIFMM_OK, "ops");
+    CHECK(kifmm__ops_build(&o, NULL, NULL, order, 0, tol, 1) == KIFMM_OK, "ops");
     CHECK(o.m2l_orbits == KIFMM__M2L_ORBITS, "p=%d cores by symmetry: %d", order, o.m2l_orbits);
     n = o.n; k = o.k;
     kt = (double *)malloc(sizeof(double) * n * n); tmp = (double *)malloc(sizeof(double) * n * n);
@@ -201,19 +202,19 @@ static void test_m2l_basis(int order) {
           worst_shell / kmax);
     CHECK(worst_core <= sqrt((double)k) * tol * cmax, "p=%d core %.2e", order, worst_core / cmax);
     free(kt); free(tmp); free(ct); free(ck); free(tgt); free(src);
-    kifmm_ops_free(&o);
+    kifmm__ops_free(&o);
 }
 
 /* The shell's singular values (the basis's sigma, which choose the rank) against a plain tall SVD
    of all 98 blocks K_t^T stacked: the precompute factors only the 19 reflection-orbit
    representatives per parity sector, rows weighted by the root of the orbit's size. */
 static void test_shell_values(int order) {
-    kifmm_ops o;
+    kifmm__ops o;
     kifmm_allocator al;
     int n, t, d[3], ns = 0, j;
     double *ft, *sv, *tgt, *src, zero[3] = {0, 0, 0}, worst = 0;
     memset(&al, 0, sizeof al);
-    CHECK(kifmm_ops_build(&o, NULL, NULL, order, 0, 0.0, 1) == KIFMM_OK, "ops");
+    CHECK(kifmm__ops_build(&o, NULL, NULL, order, 0, 0.0, 1) == KIFMM_OK, "ops");
     n = o.n;
     ft = (double *)malloc(sizeof(double) * 98 * n * n); sv = (double *)malloc(sizeof(double) * n);
     tgt = (double *)malloc(sizeof(double) * 3 * n); src = (double *)malloc(sizeof(double) * 3 * n);
@@ -237,7 +238,7 @@ static void test_shell_values(int order) {
            sv[n - 1], worst);
     CHECK(worst <= 1e-13, "p=%d shell singular values differ by %.1e", order, worst);
     free(ft); free(sv); free(tgt); free(src);
-    kifmm_ops_free(&o);
+    kifmm__ops_free(&o);
 }
 
 /* The parity basis (kifmm__parity_build): orthonormal, each vector even or odd under each
@@ -245,7 +246,7 @@ static void test_shell_values(int order) {
    equivalent K) block diagonal in it, and the pseudo-inverse from K's 8 blocks as good as the one
    from its whole SVD: ||K X K - K|| at rounding for both, and the same rank. */
 static void test_parity(int p) {
-    int n = kifmm_surface_size(p), *lut = (int *)malloc(sizeof(int) * p * p * p), i, j, s, a, r1 = 0, r2 = 0;
+    int n = kifmm__surface_size(p), *lut = (int *)malloc(sizeof(int) * p * p * p), i, j, s, a, r1 = 0, r2 = 0;
     double *surf = (double *)malloc(sizeof(double) * 3 * n), *b = (double *)malloc(sizeof(double) * n * n);
     double *k = (double *)malloc(sizeof(double) * n * n), *t = (double *)malloc(sizeof(double) * n * n);
     double *x1 = (double *)malloc(sizeof(double) * n * n), *x2 = (double *)malloc(sizeof(double) * n * n);
@@ -317,10 +318,10 @@ static void test_parity(int p) {
 /* A fixed rank (config.m2l_rank): the basis from the randomized SVD, the cores dense, each equal
    to U^T K_t U to rounding (formed, or rotated from its orbit's when the basis allows it). */
 static void test_m2l_fixed(int order, int rank) {
-    kifmm_ops o;
+    kifmm__ops o;
     int n, k, t, d[3], i;
     double *kt, *tmp, *ct, *tgt, *src, worst = 0, cmax = 0, zero[3] = {0, 0, 0};
-    CHECK(kifmm_ops_build(&o, NULL, NULL, order, rank, 0.0, 1) == KIFMM_OK, "ops");
+    CHECK(kifmm__ops_build(&o, NULL, NULL, order, rank, 0.0, 1) == KIFMM_OK, "ops");
     n = o.n; k = o.k;
     CHECK(k == rank, "rank %d, asked %d", k, rank);
     kt = (double *)malloc(sizeof(double) * n * n); tmp = (double *)malloc(sizeof(double) * n * n);
@@ -343,7 +344,7 @@ static void test_m2l_fixed(int order, int rank) {
            o.m2l_orbits ? "by symmetry" : "formed", worst / cmax);
     CHECK(worst <= 1e-12 * cmax, "p=%d rank %d: core off by %.2e", order, k, worst / cmax);
     free(kt); free(tmp); free(ct); free(tgt); free(src);
-    kifmm_ops_free(&o);
+    kifmm__ops_free(&o);
 }
 
 /* The cores come from 16 orbits' by the cube's symmetries only when the cut of the basis keeps
@@ -352,10 +353,10 @@ static void test_m2l_fixed(int order, int rank) {
    to rounding) and pass all 48 at a cut in a gap. The order-6 basis with tolerance 0 keeps all
    n columns, so any leading j of them is a basis to try. */
 static void test_sym_check(void) {
-    kifmm_ops o;
+    kifmm__ops o;
     int j, g, k0, lut[6 * 6 * 6], *pi, tried_split = 0, tried_whole = 0;
     double *w;
-    CHECK(kifmm_ops_build(&o, NULL, NULL, 6, 0, 0.0, 1) == KIFMM_OK, "ops");
+    CHECK(kifmm__ops_build(&o, NULL, NULL, 6, 0, 0.0, 1) == KIFMM_OK, "ops");
     k0 = o.k;
     CHECK(k0 == o.n, "tolerance 0 keeps %d of %d columns", k0, o.n);
     pi = (int *)malloc(sizeof(int) * o.n);
@@ -376,7 +377,7 @@ static void test_sym_check(void) {
     printf("symmetry check: %d cuts inside multiplets caught, %d cuts in gaps passed\n", tried_split, tried_whole);
     CHECK(tried_split >= 5 && tried_whole >= 5, "too few cuts tried: %d, %d", tried_split, tried_whole);
     free(pi); free(w);
-    kifmm_ops_free(&o);
+    kifmm__ops_free(&o);
 }
 
 int main(int argc, char **argv) {
@@ -394,9 +395,9 @@ int main(int argc, char **argv) {
     test_m2l_fixed(6, 60);     /* the randomized basis fails the check in its last columns: formed */
     test_m2l_fixed(4, 56);     /* rank n: an exact basis, dense cores rotated from the orbits' */
     x = tu_new_points(n, TU_PLUMMER);
-    CHECK(kifmm_ops_build(&ops, NULL, NULL, ORDER, 0, 1e-7, 1) == KIFMM_OK, "ops");
+    CHECK(kifmm__ops_build(&ops, NULL, NULL, ORDER, 0, 1e-7, 1) == KIFMM_OK, "ops");
     CHECK(kifmm_tree_build(&tree, NULL, x, n, x, n, 20, KIFMM_MAX_DEPTH, NULL) == KIFMM_OK, "tree");
-    CHECK(kifmm_eval_init(&ev, &ops, &tree, NULL, 2, 1) == KIFMM_OK, "eval");
+    CHECK(kifmm__eval_init(&ev, &ops, &tree, NULL, 2, 1) == KIFMM_OK, "eval");
     ev.grad = ev.grad_buf;
     for (i = 0; i < n; i++) ev.q[i] = tu_rand() - 0.5;
     printf("order %d, n %d surface points, M2L rank %d; tree depth %d, %d boxes\n", ORDER, ops.n, ops.k, tree.depth,
@@ -542,9 +543,9 @@ int main(int argc, char **argv) {
     printf("P2P (U list at the targets):                  %.2e / %.2e\n", e, eg);
     CHECK(e <= 1e-14 && eg <= 1e-14, "P2P %.2e / %.2e", e, eg);
 
-    kifmm_eval_free(&ev, NULL);
+    kifmm__eval_free(&ev, NULL);
     kifmm_tree_free(&tree);
-    kifmm_ops_free(&ops);
+    kifmm__ops_free(&ops);
     free(x);
     printf("%s: %d failures\n", tu_failures ? "FAIL" : "OK", tu_failures);
     return tu_failures != 0;
