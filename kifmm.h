@@ -266,23 +266,32 @@ static kifmm_status kifmm__resolve(const kifmm_config *in, kifmm_config *c) {
     return KIFMM_OK;
 }
 
-/* tree and evaluation buffers for a point set, into new structs (the old ones stay valid) */
+/* every check on a point set, before any expensive work: NULL with a count, NaN / Inf, range, and
+   (with config.box) a point outside the root cube, each logged with the point it names */
+static kifmm_status kifmm__validate_points(const kifmm_config *c, const double *s, size_t ns, const double *t,
+                                           size_t nt) {
+    kifmm_status st = kifmm__check_points(c, s, ns, "sources");
+    size_t bad;
+    if (st == KIFMM_OK) st = kifmm__check_points(c, t, nt, "targets");
+    if (st != KIFMM_OK || !(c->box[3] > 0)) return st;
+    bad = kifmm__outside(s, ns, t, nt, c->box);
+    if (bad != (size_t)-1) {
+        const double *p = bad < ns ? s + 3 * bad : t + 3 * (bad - ns);
+        kifmm__log(c, KIFMM_ERR_INVALID_ARGUMENT, "point %zu of the %s (%g, %g, %g) lies outside config.box "
+                   "(centre (%g, %g, %g), half width %g)", bad < ns ? bad : bad - ns, bad < ns ? "sources" : "targets",
+                   p[0], p[1], p[2], c->box[0], c->box[1], c->box[2], c->box[3]);
+        return KIFMM_ERR_INVALID_ARGUMENT;
+    }
+    return KIFMM_OK;
+}
+
+/* tree and evaluation buffers for a validated point set, into new structs (the old ones stay valid) */
 static kifmm_status kifmm__build_points(kifmm *f, kifmm_tree *tree, kifmm__eval *ev, const double *s, size_t ns,
                                         const double *t, size_t nt) {
     kifmm_status st;
     double t0 = kifmm__now();
-    size_t bad = (size_t)-1;
-    st = kifmm__check_points(&f->cfg, s, ns, "sources");
-    if (st == KIFMM_OK) st = kifmm__check_points(&f->cfg, t, nt, "targets");
-    if (st != KIFMM_OK) return st;
     st = kifmm__tree_build_ex(tree, &f->cfg.allocator, s, ns, t, nt, f->cfg.leaf_size, f->cfg.max_depth,
-                             KIFMM_TREE_PRUNE | KIFMM_TREE_RESOLUTION, f->cfg.box[3] > 0 ? f->cfg.box : NULL, &bad);
-    if (st == KIFMM_ERR_INVALID_ARGUMENT && bad != (size_t)-1) {   /* a point outside config.box */
-        const double *p = bad < ns ? s + 3 * bad : t + 3 * (bad - ns);
-        kifmm__log(&f->cfg, st, "point %zu of the %s (%g, %g, %g) lies outside config.box (centre (%g, %g, %g), "
-                   "half width %g)", bad < ns ? bad : bad - ns, bad < ns ? "sources" : "targets", p[0], p[1], p[2],
-                   f->cfg.box[0], f->cfg.box[1], f->cfg.box[2], f->cfg.box[3]);
-    }
+                              KIFMM_TREE_PRUNE | KIFMM_TREE_RESOLUTION, f->cfg.box[3] > 0 ? f->cfg.box : NULL, NULL);
     if (st == KIFMM_OK) {
         st = kifmm__eval_init(ev, &f->ops, tree, &f->cfg.blas, f->cfg.threads, 1);
         if (st != KIFMM_OK) kifmm__tree_free(tree);
@@ -306,6 +315,7 @@ KIFMM_DEF kifmm_status kifmm_create(kifmm **out, const kifmm_config *config, con
     }
     *out = NULL;
     st = kifmm__resolve(config, &c);
+    if (st == KIFMM_OK) st = kifmm__validate_points(&c, sources, nsources, targets, ntargets);
     if (st != KIFMM_OK) return st;
     f = (kifmm *)kifmm__alloc(&c.allocator, sizeof *f);
     if (!f) {
@@ -342,6 +352,8 @@ KIFMM_DEF kifmm_status kifmm_set_points(kifmm *f, const double *sources, size_t 
     kifmm_status st;
     int old;
     if (!f) return KIFMM_ERR_INVALID_ARGUMENT;
+    st = kifmm__validate_points(&f->cfg, sources, nsources, targets, ntargets);
+    if (st != KIFMM_OK) return st;
     old = kifmm__threads_begin(f->cfg.threads);
     st = kifmm__build_points(f, &tree, &ev, sources, nsources, targets, ntargets);
     kifmm__threads_end(old);

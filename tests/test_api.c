@@ -85,6 +85,19 @@ static void test_validation(void) {
     CHECK(kifmm_create(&f, &c, x, 10, x + 30, 10) == KIFMM_ERR_NONFINITE_INPUT, "Inf target");
     CHECK(strstr(last_msg, "2") && strstr(last_msg, "target"), "message names the target: %s", last_msg);
     x[3 * 12] = 0.5;
+    {   /* bad points are found before any work: no allocation at all, even at order 16 */
+        tu_alloc counter;
+        kifmm_config c16 = base_config();
+        c16.order = 16;
+        c16.allocator = tu_allocator(&counter, -1);
+        x[3 * 5 + 2] = NAN;
+        CHECK(kifmm_create(&f, &c16, x, 20, x, 20) == KIFMM_ERR_NONFINITE_INPUT && counter.calls == 0,
+              "NaN point at order 16: %ld allocations before the check", counter.calls);
+        x[3 * 5 + 2] = 0.5;
+        c16.box[0] = c16.box[1] = c16.box[2] = 0.5; c16.box[3] = 0.25;
+        CHECK(kifmm_create(&f, &c16, x, 20, x, 20) == KIFMM_ERR_INVALID_ARGUMENT && counter.calls == 0,
+              "point outside the box at order 16: %ld allocations before the check", counter.calls);
+    }
     CHECK(kifmm_create(&f, &c, x, 20, x, 20) == KIFMM_OK, "create");
     q[13] = NAN;
     CHECK(kifmm_evaluate(f, q, pot, NULL) == KIFMM_ERR_NONFINITE_INPUT, "NaN charge");
