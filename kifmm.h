@@ -135,6 +135,7 @@ KIFMM_DEF const char *kifmm_status_string(kifmm_status s) {
     case KIFMM_ERR_NONFINITE_INPUT: return "non-finite input (NaN or Inf)";
     case KIFMM_ERR_OUT_OF_MEMORY: return "out of memory";
     case KIFMM_ERR_NUMERICAL: return "numerical failure";
+    case KIFMM_ERR_INTERNAL: return "internal error (a bound or invariant was violated: please report)";
     }
     return "unknown status";
 }

@@ -2533,14 +2533,14 @@ KIFMM__FN void kifmm__op_p2p(kifmm__eval *e) {
     KIFMM__OMP(omp parallel for schedule(dynamic, 4) num_threads(e->nthreads))
     for (i = 0; i < t->nleaves; i++) {
         int b = t->leaf[i], nr = 0, r;
-        size_t j, lo[64], hi[64];
+        size_t j, lo[KIFMM_MAX_U], hi[KIFMM_MAX_U];
         if (t->tgt_end[b] == t->tgt_begin[b]) continue;
         /* U-list sources that are contiguous in Morton order merge into one range, so the targets'
            sums are loaded and stored once per range, not once per box (2:1 balance bounds U by 57) */
         for (j = t->u_off[b]; j < t->u_off[b + 1]; j++) {
             size_t s0 = t->src_begin[t->u_idx[j]], s1 = t->src_end[t->u_idx[j]];
             if (s1 == s0) continue;
-            if (nr == 64) {                 /* cannot happen under 2:1 balance; stay correct anyway */
+            if (nr == KIFMM_MAX_U) {        /* cannot happen (the lists are built within it); stay correct */
                 kifmm__to_targets(e, b, t->src + s0, t->src + ns + s0, t->src + 2 * ns + s0, s1 - s0, e->q + s0);
                 continue;
             }

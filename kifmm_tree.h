@@ -50,7 +50,8 @@ typedef enum kifmm_status {
     KIFMM_ERR_INVALID_ARGUMENT,   /* NULL where data is required, bad config value */
     KIFMM_ERR_NONFINITE_INPUT,    /* NaN or Inf in coordinates or charges */
     KIFMM_ERR_OUT_OF_MEMORY,      /* the allocator returned NULL */
-    KIFMM_ERR_NUMERICAL           /* a factorisation failed (should never happen for Laplace) */
+    KIFMM_ERR_NUMERICAL,          /* a factorisation failed (should never happen for Laplace) */
+    KIFMM_ERR_INTERNAL            /* an internal bound or invariant was violated: a bug, please report */
 } kifmm_status;
 
 typedef struct kifmm_allocator {          /* set both functions or neither */
@@ -69,6 +70,18 @@ typedef struct kifmm_logger {             /* optional; silent when NULL */
 /* ---- keys -------------------------------------------------------------------------------- */
 #define KIFMM_MAX_DEPTH 19                 /* 19 levels x 3 bits + 5 level bits = 62 bits */
 #define KIFMM_NUM_TRANSFER 316             /* V-list offsets: [-3,3]^3 minus [-1,1]^3 */
+/* The longest list of each kind a box can have. The lists are built from the box's 27 colleagues
+   (itself included) and its parent's, so these hold by construction: U = itself + 26 same-level
+   leaves or the 56 children of split colleagues that touch it; V = the 208 children of the parent's
+   26 colleagues minus the 19 that touch the box; W = the 208 children of its 26 colleagues minus
+   the 56 that touch it; X = the parent's 26 colleagues minus the 7 that touch the box.
+   test_tree builds a tree whose lists reach U and W's bounds (V and X reach theirs in its usual
+   cases); a list that would exceed its bound is reported as KIFMM_ERR_INTERNAL, never written past
+   its buffer. */
+#define KIFMM_MAX_U 57
+#define KIFMM_MAX_V 189
+#define KIFMM_MAX_W 152
+#define KIFMM_MAX_X 19
 
 KIFMM_DEF uint64_t kifmm_key_encode(const uint32_t anchor[3], int level); /* anchor in finest units */
 KIFMM_DEF void     kifmm_key_decode(uint64_t key, uint32_t anchor[3], int *level);
@@ -775,9 +788,13 @@ static int kifmm__touches(const int r[3], int e) {
     return r[0] <= 1 && r[0] + e >= 0 && r[1] <= 1 && r[1] + e >= 0 && r[2] <= 1 && r[2] + e >= 0;
 }
 
-/* the list of one kind for box b, written to out (room for 189), returns its length; works on
-   integer offsets from b's colleagues and its parent's, so no key is decoded per candidate */
-static int kifmm__box_list(const kifmm_tree *t, int b, int kind, int *out) {
+static const int kifmm__list_cap[4] = {KIFMM_MAX_U, KIFMM_MAX_V, KIFMM_MAX_W, KIFMM_MAX_X};
+
+/* the list of one kind for box b, written to out (room for cap), returns its length, or -1 when
+   it would exceed cap; works on integer offsets from b's colleagues and its parent's, so no key
+   is decoded per candidate */
+#define KIFMM__PUSH(box) do { if (n == cap) return -1; out[n++] = (box); } while (0)
+static int kifmm__box_list(const kifmm_tree *t, int b, int kind, int *out, int cap) {
     const int *col = t->colleague + 27 * (size_t)b, *pcol;
     int n = 0, i, o, p = t->parent[b], leaf = t->child[b] < 0, l = kifmm__key_level(t->key[b]);
     int h[3] = {0, 0, 0};                   /* b's octant in its parent */
@@ -795,12 +812,12 @@ static int kifmm__box_list(const kifmm_tree *t, int b, int kind, int *out) {
             if (c < 0 || c == p) continue;
             for (e = 0; e < 3; e++) r[e] = 2 * d[e] - h[e];   /* its corner, in b's units */
             if (t->child[c] < 0) {          /* a leaf one level up: U if touching, else X */
-                if (kind == KIFMM__U && kifmm__touches(r, 2)) out[n++] = c;
-                if (kind == KIFMM__X && !kifmm__touches(r, 2)) out[n++] = c;
+                if (kind == KIFMM__U && kifmm__touches(r, 2)) KIFMM__PUSH(c);
+                if (kind == KIFMM__X && !kifmm__touches(r, 2)) KIFMM__PUSH(c);
             } else if (kind == KIFMM__V) {
                 for (o = 0; o < 8; o++) {
                     int q[3] = {r[0] + (o >> 2), r[1] + (o >> 1 & 1), r[2] + (o & 1)};
-                    if (!kifmm__touches(q, 1)) out[n++] = t->child[c] + o;
+                    if (!kifmm__touches(q, 1)) KIFMM__PUSH(t->child[c] + o);
                 }
             }
         }
@@ -809,42 +826,49 @@ static int kifmm__box_list(const kifmm_tree *t, int b, int kind, int *out) {
             int c = col[i], d[3] = {i / 9 - 1, i / 3 % 3 - 1, i % 3 - 1};
             if (c < 0) continue;
             if (t->child[c] < 0) {
-                if (kind == KIFMM__U) out[n++] = c;
+                if (kind == KIFMM__U) KIFMM__PUSH(c);
                 continue;
             }
             for (o = 0; o < 8; o++) {       /* children in units of half of b: b spans [0, 2] */
                 int q[3] = {2 * d[0] + (o >> 2) - 1, 2 * d[1] + (o >> 1 & 1) - 1, 2 * d[2] + (o & 1) - 1};
                 int touch = q[0] <= 1 && q[0] >= -2 && q[1] <= 1 && q[1] >= -2 && q[2] <= 1 && q[2] >= -2;
-                if (touch == (kind == KIFMM__U)) out[n++] = t->child[c] + o;
+                if (touch == (kind == KIFMM__U)) KIFMM__PUSH(t->child[c] + o);
             }
         }
     return n;
 }
+#undef KIFMM__PUSH
 
-static int kifmm__build_list(kifmm_tree *t, int kind, size_t **off, int **idx, int *maxlen) {
+/* CSR lists of one kind: counts, offsets, then the lists. KIFMM_OK, KIFMM_ERR_OUT_OF_MEMORY, or
+   KIFMM_ERR_INTERNAL when a list would exceed its bound. */
+static kifmm_status kifmm__build_list(kifmm_tree *t, int kind, size_t **off, int **idx, int *maxlen) {
     ptrdiff_t b;
-    int longest = 0;
+    int longest = 0, over = 0, cap = kifmm__list_cap[kind];
     size_t total = 0;
     KIFMM__TALLOC(t, *off, (size_t)t->nboxes + 1);
     (*off)[0] = 0;
-    KIFMM__OMP(omp parallel for schedule(dynamic, 256) reduction(max : longest))
+    KIFMM__OMP(omp parallel for schedule(dynamic, 256) reduction(max : longest) reduction(| : over))
     for (b = 0; b < t->nboxes; b++) {
-        int buf[192];
-        int n = kifmm__box_list(t, (int)b, kind, buf);
-        (*off)[b + 1] = (size_t)n;
+        int buf[KIFMM_MAX_V];                 /* the longest bound */
+        int n = kifmm__box_list(t, (int)b, kind, buf, cap);
+        over |= n < 0;
+        (*off)[b + 1] = n < 0 ? 0 : (size_t)n;
         if (n > longest) longest = n;
     }
+    if (over) return KIFMM_ERR_INTERNAL;
     for (b = 0; b < t->nboxes; b++) { total += (*off)[b + 1]; (*off)[b + 1] = total; }
     KIFMM__TALLOC(t, *idx, total);
     KIFMM__OMP(omp parallel for schedule(dynamic, 256))
-    for (b = 0; b < t->nboxes; b++) kifmm__box_list(t, (int)b, kind, *idx + (*off)[b]);
+    for (b = 0; b < t->nboxes; b++)
+        kifmm__box_list(t, (int)b, kind, *idx + (*off)[b], (int)((*off)[b + 1] - (*off)[b]));
     *maxlen = longest;
-    return 1;
+    return KIFMM_OK;
 oom:
-    return 0;
+    return KIFMM_ERR_OUT_OF_MEMORY;
 }
 
-/* transfer vector index of each V entry of box b (target) into tv, from the boxes' anchors at
+/* transfer vector index of each V entry of box b (target) into tv (room for KIFMM_MAX_V, the bound
+   kifmm__build_list enforced on the V lists), from the boxes' anchors at
    their level (anc, 3 per box) and the index table of the 7^3 offsets (tab) */
 static void kifmm__transfer_of(const kifmm_tree *t, const int32_t *anc, const short *tab, int b, int *tv) {
     const int32_t *a = anc + 3 * (size_t)b;
@@ -868,7 +892,7 @@ static int kifmm__max_threads(void) {
 /* Count (pass 0) or place (pass 1) the V pairs of boxes b0 .. b1-1 with cursors cur[group]. */
 static void kifmm__group_range(kifmm_tree *t, const int32_t *anc, const short *tab, int b0, int b1, int pass,
                                size_t *cur) {
-    int b, tv[192];
+    int b, tv[KIFMM_MAX_V];
     for (b = b0; b < b1; b++) {
         size_t j, base = (size_t)kifmm__key_level(t->key[b]) * KIFMM_NUM_TRANSFER;
         if (t->tgt_end[b] == t->tgt_begin[b]) continue;
@@ -1138,16 +1162,20 @@ KIFMM__FN kifmm_status kifmm__tree_build_ex(kifmm_tree *t, const kifmm_allocator
     kifmm__colleagues(t);
     if (!kifmm__collect_leaves(t)) goto oom;
     t2 = kifmm__now();
-    if (!kifmm__build_list(t, KIFMM__U, &t->u_off, &t->u_idx, &t->u_max)) goto oom;
-    if (!kifmm__build_list(t, KIFMM__V, &t->v_off, &t->v_idx, &t->v_max)) goto oom;
-    if (!kifmm__build_list(t, KIFMM__W, &t->w_off, &t->w_idx, &t->w_max)) goto oom;
-    if (!kifmm__build_list(t, KIFMM__X, &t->x_off, &t->x_idx, &t->x_max)) goto oom;
+    if ((st = kifmm__build_list(t, KIFMM__U, &t->u_off, &t->u_idx, &t->u_max)) != KIFMM_OK ||
+        (st = kifmm__build_list(t, KIFMM__V, &t->v_off, &t->v_idx, &t->v_max)) != KIFMM_OK ||
+        (st = kifmm__build_list(t, KIFMM__W, &t->w_off, &t->w_idx, &t->w_max)) != KIFMM_OK ||
+        (st = kifmm__build_list(t, KIFMM__X, &t->x_off, &t->x_idx, &t->x_max)) != KIFMM_OK)
+        goto fail;
+    st = KIFMM_ERR_OUT_OF_MEMORY;
     if (!kifmm__group_m2l(t)) goto oom;
     t->seconds_sort = t1 - t0;
     t->seconds_boxes = t2 - t1;
     t->seconds_lists = kifmm__now() - t2;
     return KIFMM_OK;
 oom:
+    st = KIFMM_ERR_OUT_OF_MEMORY;
+fail:
     for (l = 0; l <= KIFMM_MAX_DEPTH; l++) kifmm__u64vec_free(&split[l], &t->alloc);
     kifmm__free(&t->alloc, smort, ns * sizeof *smort);
     kifmm__free(&t->alloc, tmort, nt * sizeof *tmort);

@@ -230,7 +230,7 @@ static void check_invariants(const kifmm_tree *t, const double *src, const doubl
         for (j = t->u_off[a]; j < t->u_off[a + 1]; j++)
             CHECK(abs(lev(t, t->u_idx[j]) - lev(t, a)) <= 1, "2:1 balance");
     }
-    CHECK(t->u_max <= 57 && t->v_max <= 189 && t->w_max <= 152 && t->x_max <= 19,
+    CHECK(t->u_max <= KIFMM_MAX_U && t->v_max <= KIFMM_MAX_V && t->w_max <= KIFMM_MAX_W && t->x_max <= KIFMM_MAX_X,
           "list bounds U %d V %d W %d X %d", t->u_max, t->v_max, t->w_max, t->x_max);
 }
 
@@ -510,8 +510,44 @@ static void test_morton_sort(void) {
     free(a); free(b); free(c); free(d); free(cnt);
 }
 
+/* U and W at their bounds: a leaf whose 26 colleagues are all split into leaves (two points in
+   each of them, one in the box itself, leaf size 1). A smaller capacity than the list needs is
+   refused (-1), with nothing written past it, and the bounds are what KIFMM_MAX_* say. */
+static void test_list_bounds(void) {
+    double pts[3 * 53], box[4] = {2, 2, 2, 2};
+    int n = 0, i, j, k, b, out[KIFMM_MAX_W + 1];
+    kifmm_tree t;
+    pts[0] = pts[1] = pts[2] = 1.5;
+    n = 1;
+    for (i = 0; i < 3; i++)
+        for (j = 0; j < 3; j++)
+            for (k = 0; k < 3; k++) {
+                if (i == 1 && j == 1 && k == 1) continue;
+                pts[3 * n] = i + 0.25; pts[3 * n + 1] = j + 0.25; pts[3 * n + 2] = k + 0.25; n++;
+                pts[3 * n] = i + 0.75; pts[3 * n + 1] = j + 0.75; pts[3 * n + 2] = k + 0.75; n++;
+            }
+    CHECK(kifmm_tree_build_ex(&t, NULL, pts, (size_t)n, pts, (size_t)n, 1, 8, 0, box, NULL) == KIFMM_OK, "build");
+    for (b = 0; b < t.nboxes; b++)   /* the box [1, 2]^3 at level 2 */
+        if (kifmm_key_level(t.key[b]) == 2 && t.child[b] < 0 && t.src_end[b] - t.src_begin[b] == 1 &&
+            t.src[t.src_begin[b]] == 1.5)
+            break;
+    CHECK(b < t.nboxes, "the centre leaf");
+    if (b < t.nboxes) {
+        CHECK(t.u_off[b + 1] - t.u_off[b] == KIFMM_MAX_U, "U at its bound: %zu", t.u_off[b + 1] - t.u_off[b]);
+        CHECK(t.w_off[b + 1] - t.w_off[b] == KIFMM_MAX_W, "W at its bound: %zu", t.w_off[b + 1] - t.w_off[b]);
+        out[KIFMM_MAX_U - 1] = -7;
+        CHECK(kifmm__box_list(&t, b, KIFMM__U, out, KIFMM_MAX_U - 1) == -1 && out[KIFMM_MAX_U - 1] == -7,
+              "a list longer than its room is refused, nothing written past it");
+        CHECK(kifmm__box_list(&t, b, KIFMM__W, out, KIFMM_MAX_W) == KIFMM_MAX_W, "W fits its bound");
+    }
+    printf("list bounds: U %d, W %d reached (KIFMM_MAX_U %d, KIFMM_MAX_W %d)\n", t.u_max, t.w_max, KIFMM_MAX_U,
+           KIFMM_MAX_W);
+    kifmm_tree_free(&t);
+}
+
 int main(void) {
     test_keys();
+    test_list_bounds();
     test_morton_sort();
     test_trees();
     test_bad_input();
