@@ -28,6 +28,35 @@ typedef struct kifmm_blas {
     void *user;
 } kifmm_blas;
 
+/* The kernel: built-in, or the caller's. It must be translation invariant (a function of t - s)
+   and the fundamental solution of an elliptic PDE (what the kernel-independent FMM assumes: the
+   field of sources inside a box is reproduced outside it by densities on a surface around it). */
+typedef enum kifmm_kernel_kind {
+    KIFMM_KERNEL_LAPLACE = 0,  /* 1 / (4 pi r) */
+    KIFMM_KERNEL_YUKAWA,       /* exp(-lambda r) / (4 pi r), lambda = param > 0 (modified Helmholtz) */
+    KIFMM_KERNEL_STOKES,       /* Stokeslet (delta_ab / r + r_a r_b / r^3) / (8 pi mu), mu = param (0 = 1);
+                                  sdim = tdim = 3: forces in, velocities out */
+    KIFMM_KERNEL_USER          /* the caller's eval below */
+} kifmm_kernel_kind;
+
+/* Adds into values: values[j*tdim + a] += sum_i sum_b K_ab(t_j - s_i) densities[i*sdim + b],
+   with t and s interleaved xyz. A pair at zero distance must contribute nothing.
+   Called from several threads at once (it must be thread-safe); it may be called with ns or nt = 0. */
+typedef void (*kifmm_kernel_fn)(const double *targets, size_t nt,
+                                const double *sources, size_t ns,
+                                const double *densities, double *values, void *user);
+
+typedef struct kifmm_kernel {  /* all-zero = Laplace */
+    kifmm_kernel_kind kind;
+    double param;              /* lambda (Yukawa), mu (Stokes) */
+    /* KIFMM_KERNEL_USER only: */
+    int    source_dim;         /* sdim, 1..9 */
+    int    target_dim;         /* tdim, 1..9 */
+    double homogeneity;        /* h with K(a r) = a^h K(r) for all a > 0; NAN when there is none */
+    kifmm_kernel_fn eval;
+    void  *user;
+} kifmm_kernel;
+
 #ifdef __cplusplus
 }
 #endif
@@ -1325,6 +1354,547 @@ KIFMM__FN void kifmm__p2p(const double *sx, const double *sy, const double *sz, 
     if (done < nt)
         kifmm__p2p_scalar(sx, sy, sz, q, ns, tx + done, ty + done, tz + done, nt - done, pot + done,
                           gx ? gx + done : NULL, gy ? gy + done : NULL, gz ? gz + done : NULL);
+}
+
+/* ==== KERNELS: what a source carries, what a target wants ==================================== */
+/* A source carries densities (sdim per point, nd sets) and, for Laplace and Yukawa, dipoles; a
+   target wants potentials (tdim per point), optionally their gradients and (Laplace, Yukawa)
+   Hessians. Every operator that starts or ends at points (P2M, P2L, L2P, M2P, P2P) is one call of
+   kifmm__interact between a kifmm__src and a kifmm__tgt; the layouts are planes (structure of
+   arrays) addressed by two strides, so the sorted particles, a box's check or equivalent vector
+   and a leaf's block of results all pass without copies. */
+typedef struct kifmm__src {
+    const double *x, *y, *z;      /* coordinates */
+    size_t n;
+    const double *q;              /* density b of set d of point i: q[d q_d + b q_b + i]; NULL: none */
+    size_t q_b, q_d;
+    const double *dip;            /* dipole component c: dip[d dip_d + c dip_c + i]; NULL: none */
+    size_t dip_c, dip_d;
+} kifmm__src;
+
+typedef struct kifmm__tgt {
+    const double *x, *y, *z;
+    size_t n;
+    double *pot;                  /* pot[d pot_d + a pot_a + j], added into */
+    size_t pot_a, pot_d;
+    double *grad;                 /* d(pot a)/d(x_c): grad[d grad_d + (3 a + c) grad_a + j]; NULL: not wanted */
+    size_t grad_a, grad_d;
+    double *hess;                 /* xx yy zz xy xz yz: hess[d hess_d + h hess_a + j]; NULL: not wanted */
+    size_t hess_a, hess_d;
+} kifmm__tgt;
+
+typedef struct kifmm__kernel {
+    int    kind;                  /* KIFMM_KERNEL_* */
+    int    sdim, tdim;
+    double lambda;                /* Yukawa screening, in the units of the points it is applied to */
+    double c;                     /* 1 / (4 pi), or 1 / (8 pi mu) for Stokes */
+    double h;                     /* homogeneity degree; NaN: none */
+    kifmm_kernel_fn eval;         /* user kernels */
+    void  *user;
+} kifmm__kernel;
+
+#define KIFMM__MAX_KDIM 9         /* the largest sdim / tdim of a user kernel */
+#define KIFMM__UBLOCK_T 64        /* user kernels: targets and sources per callback */
+#define KIFMM__UBLOCK_S 256
+/* per-thread scratch of kifmm__interact (user kernels gather into it), in doubles */
+#define KIFMM__INTERACT_SCRATCH \
+    (3 * (KIFMM__UBLOCK_T + KIFMM__UBLOCK_S) + KIFMM__MAX_KDIM * (KIFMM__UBLOCK_T + KIFMM__UBLOCK_S))
+
+#if defined(__GNUC__) || defined(__clang__)
+#define KIFMM__INLINE static inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define KIFMM__INLINE static __forceinline
+#else
+#define KIFMM__INLINE static inline
+#endif
+
+/* ---- SIMD vectors: KIFMM__VW doubles; one set of operations for every instruction set ------ */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define KIFMM__VW 8
+typedef __m512d kifmm__v;
+KIFMM__INLINE kifmm__v kifmm__vset(double a) { return _mm512_set1_pd(a); }
+KIFMM__INLINE kifmm__v kifmm__vload(const double *p) { return _mm512_loadu_pd(p); }
+KIFMM__INLINE void kifmm__vstore(double *p, kifmm__v a) { _mm512_storeu_pd(p, a); }
+KIFMM__INLINE kifmm__v kifmm__vadd(kifmm__v a, kifmm__v b) { return _mm512_add_pd(a, b); }
+KIFMM__INLINE kifmm__v kifmm__vsub(kifmm__v a, kifmm__v b) { return _mm512_sub_pd(a, b); }
+KIFMM__INLINE kifmm__v kifmm__vmul(kifmm__v a, kifmm__v b) { return _mm512_mul_pd(a, b); }
+KIFMM__INLINE kifmm__v kifmm__vfma(kifmm__v a, kifmm__v b, kifmm__v c) { return _mm512_fmadd_pd(a, b, c); }
+KIFMM__INLINE kifmm__v kifmm__vfnma(kifmm__v a, kifmm__v b, kifmm__v c) { return _mm512_fnmadd_pd(a, b, c); }
+/* 1/sqrt(r2), 0 where r2 == 0: the 14-bit estimate and one third-order step (see kifmm__p2p_simd) */
+KIFMM__INLINE kifmm__v kifmm__vrsqrt(kifmm__v r2) {
+    const __m512d one = _mm512_set1_pd(1.0);
+    __mmask8 nz = _mm512_cmp_pd_mask(r2, _mm512_setzero_pd(), _CMP_NEQ_OQ);
+    __m512d y0 = _mm512_rsqrt14_pd(r2), e = _mm512_fnmadd_pd(_mm512_mul_pd(r2, y0), y0, one);
+    __m512d h = _mm512_mul_pd(_mm512_fmadd_pd(_mm512_fmadd_pd(_mm512_set1_pd(0.3125), e, _mm512_set1_pd(0.375)),
+                                              e, _mm512_set1_pd(0.5)), e);
+    return _mm512_maskz_fmadd_pd(nz, y0, h, y0);
+}
+/* 2^n a for integral n (AVX-512 does it in one instruction, subnormal results included) */
+KIFMM__INLINE kifmm__v kifmm__vldexp(kifmm__v a, kifmm__v n) { return _mm512_scalef_pd(a, n); }
+KIFMM__INLINE kifmm__v kifmm__vround(kifmm__v a) {
+    return _mm512_roundscale_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+KIFMM__INLINE kifmm__v kifmm__vmax(kifmm__v a, kifmm__v b) { return _mm512_max_pd(a, b); }
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define KIFMM__VW 4
+typedef __m256d kifmm__v;
+KIFMM__INLINE kifmm__v kifmm__vset(double a) { return _mm256_set1_pd(a); }
+KIFMM__INLINE kifmm__v kifmm__vload(const double *p) { return _mm256_loadu_pd(p); }
+KIFMM__INLINE void kifmm__vstore(double *p, kifmm__v a) { _mm256_storeu_pd(p, a); }
+KIFMM__INLINE kifmm__v kifmm__vadd(kifmm__v a, kifmm__v b) { return _mm256_add_pd(a, b); }
+KIFMM__INLINE kifmm__v kifmm__vsub(kifmm__v a, kifmm__v b) { return _mm256_sub_pd(a, b); }
+KIFMM__INLINE kifmm__v kifmm__vmul(kifmm__v a, kifmm__v b) { return _mm256_mul_pd(a, b); }
+KIFMM__INLINE kifmm__v kifmm__vfma(kifmm__v a, kifmm__v b, kifmm__v c) { return _mm256_fmadd_pd(a, b, c); }
+KIFMM__INLINE kifmm__v kifmm__vfnma(kifmm__v a, kifmm__v b, kifmm__v c) { return _mm256_fnmadd_pd(a, b, c); }
+/* the 12-bit float estimate and one fourth-order step while r2 is inside float's normal range,
+   else an exact division (see kifmm__p2p_simd) */
+KIFMM__INLINE kifmm__v kifmm__vrsqrt(kifmm__v r2) {
+    const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
+    __m256d nz = _mm256_cmp_pd(r2, zero, _CMP_NEQ_OQ), inv;
+    __m256d ok = _mm256_and_pd(_mm256_cmp_pd(r2, _mm256_set1_pd(1e-30), _CMP_GE_OQ),
+                               _mm256_cmp_pd(r2, _mm256_set1_pd(1e30), _CMP_LE_OQ));
+    if (_mm256_movemask_pd(_mm256_or_pd(ok, _mm256_cmp_pd(r2, zero, _CMP_EQ_OQ))) == 15) {
+        __m256d y0 = _mm256_cvtps_pd(_mm_rsqrt_ps(_mm256_cvtpd_ps(r2)));
+        __m256d e = _mm256_fnmadd_pd(_mm256_mul_pd(r2, y0), y0, one);
+        __m256d h = _mm256_fmadd_pd(_mm256_fmadd_pd(_mm256_set1_pd(0.2734375), e, _mm256_set1_pd(0.3125)), e,
+                                    _mm256_set1_pd(0.375));
+        h = _mm256_mul_pd(_mm256_fmadd_pd(h, e, _mm256_set1_pd(0.5)), e);
+        inv = _mm256_fmadd_pd(y0, h, y0);
+    } else
+        inv = _mm256_div_pd(one, _mm256_sqrt_pd(r2));
+    return _mm256_and_pd(inv, nz);
+}
+/* 2^n a for integral n >= -1074 (in two factors 2^(n/2) 2^(n - n/2), each normal): the exponent
+   bits from n + 1023 added to 2^52, whose low bits then hold it */
+KIFMM__INLINE kifmm__v kifmm__vldexp(kifmm__v a, kifmm__v n) {
+    const __m256d magic = _mm256_set1_pd(4503599627370496.0 + 1023.0);
+    __m256d n1 = _mm256_floor_pd(_mm256_mul_pd(n, _mm256_set1_pd(0.5))), n2 = _mm256_sub_pd(n, n1);
+    __m256i e1 = _mm256_slli_epi64(_mm256_castpd_si256(_mm256_add_pd(n1, magic)), 52);
+    __m256i e2 = _mm256_slli_epi64(_mm256_castpd_si256(_mm256_add_pd(n2, magic)), 52);
+    return _mm256_mul_pd(_mm256_mul_pd(a, _mm256_castsi256_pd(e1)), _mm256_castsi256_pd(e2));
+}
+KIFMM__INLINE kifmm__v kifmm__vround(kifmm__v a) {
+    return _mm256_round_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+KIFMM__INLINE kifmm__v kifmm__vmax(kifmm__v a, kifmm__v b) { return _mm256_max_pd(a, b); }
+#else
+#define KIFMM__VW 1
+typedef double kifmm__v;
+KIFMM__INLINE kifmm__v kifmm__vset(double a) { return a; }
+KIFMM__INLINE kifmm__v kifmm__vload(const double *p) { return *p; }
+KIFMM__INLINE void kifmm__vstore(double *p, kifmm__v a) { *p = a; }
+KIFMM__INLINE kifmm__v kifmm__vadd(kifmm__v a, kifmm__v b) { return a + b; }
+KIFMM__INLINE kifmm__v kifmm__vsub(kifmm__v a, kifmm__v b) { return a - b; }
+KIFMM__INLINE kifmm__v kifmm__vmul(kifmm__v a, kifmm__v b) { return a * b; }
+KIFMM__INLINE kifmm__v kifmm__vfma(kifmm__v a, kifmm__v b, kifmm__v c) { return a * b + c; }
+KIFMM__INLINE kifmm__v kifmm__vfnma(kifmm__v a, kifmm__v b, kifmm__v c) { return c - a * b; }
+KIFMM__INLINE kifmm__v kifmm__vrsqrt(kifmm__v r2) { return r2 > 0 ? 1.0 / sqrt(r2) : 0.0; }
+KIFMM__INLINE kifmm__v kifmm__vldexp(kifmm__v a, kifmm__v n) { return ldexp(a, (int)n); }
+KIFMM__INLINE kifmm__v kifmm__vround(kifmm__v a) { return floor(a + 0.5); }
+KIFMM__INLINE kifmm__v kifmm__vmax(kifmm__v a, kifmm__v b) { return a > b ? a : b; }
+#endif
+
+/* e^x for x <= 0: x = n ln 2 + r, |r| <= ln 2 / 2, e^r by its Taylor series to r^13 (truncation
+   r^14 / 14! < 5e-18), times 2^n; below -745 (where e^x rounds to 0) it is 0 */
+KIFMM__INLINE kifmm__v kifmm__vexp_neg(kifmm__v x) {
+#if KIFMM__VW == 1
+    return exp(x);
+#else
+    static const double c[14] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                                 1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
+                                 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
+    kifmm__v n, r, p;
+    int i;
+    x = kifmm__vmax(x, kifmm__vset(-746.0));
+    n = kifmm__vround(kifmm__vmul(x, kifmm__vset(1.4426950408889634)));
+    r = kifmm__vfnma(n, kifmm__vset(0.6931471805599453), x);            /* ln 2 in two parts */
+    r = kifmm__vfnma(n, kifmm__vset(2.3190468138462996e-17), r);
+    p = kifmm__vset(c[0]);
+    for (i = 1; i < 14; i++) p = kifmm__vfma(p, r, kifmm__vset(c[i]));
+    return kifmm__vldexp(p, n);
+#endif
+}
+
+/* ---- radial scalar kernels: Laplace and Yukawa ---------------------------------------------
+   For G(r) radial, with x = target - source and D1 = G'/r, D2 = D1'/r, D3 = D2'/r:
+     grad G = x D1,  d_i d_j G = delta_ij D1 + x_i x_j D2,
+     d_i d_j d_k G = (delta_ij x_k + delta_ik x_j + delta_jk x_i) D2 + x_i x_j x_k D3.
+   A dipole v at the source gives v . grad_source G = -(v . x) D1 (FMM3D's convention), and its
+   derivatives follow from the third line. Laplace, G = 1/r: D1 = -1/r^3, D2 = 3/r^5, D3 = -15/r^7;
+   Yukawa, G = e^(-l r)/r: D1 = -G (1 + l r)/r^2, D2 = G (l^2 r^2 + 3 l r + 3)/r^4,
+   D3 = -G (l^3 r^3 + 6 l^2 r^2 + 15 l r + 15)/r^6. The 1/(4 pi) is applied once at the end. */
+#define KIFMM__NDG 4              /* density sets per pass of the radial kernel (registers) */
+
+/* W targets (tx, ty, tz) against all of s's sources, density sets d0 .. d0 + g - 1 (g = 1 or
+   KIFMM__NDG), whose results go to pot, grad, hess + k * (their density stride); the flags are
+   compile-time constants at every call, so each combination is its own loop with only what it
+   needs */
+KIFMM__INLINE void kifmm__radial_block(const int yuk, const int hq, const int hd, const int wg, const int wh,
+                                       const int g, double lam, double c, const kifmm__src *s, int d0,
+                                       const double *tx, const double *ty, const double *tz, double *pot,
+                                       size_t pot_d, double *grad, size_t grad_a, size_t grad_d, double *hess,
+                                       size_t hess_a, size_t hess_d) {
+    kifmm__v x = kifmm__vload(tx), y = kifmm__vload(ty), z = kifmm__vload(tz), zero = kifmm__vset(0.0);
+    kifmm__v ap[KIFMM__NDG], ag[KIFMM__NDG][3], ah[KIFMM__NDG][6];
+    kifmm__v vl = kifmm__vset(lam), three = kifmm__vset(3.0), five = kifmm__vset(5.0);
+    size_t j;
+    int k, e;
+    for (k = 0; k < g; k++) {
+        ap[k] = zero;
+        for (e = 0; e < 3; e++) ag[k][e] = zero;
+        for (e = 0; e < 6; e++) ah[k][e] = zero;
+    }
+    for (j = 0; j < s->n; j++) {
+        kifmm__v dx = kifmm__vsub(x, kifmm__vset(s->x[j])), dy = kifmm__vsub(y, kifmm__vset(s->y[j]));
+        kifmm__v dz = kifmm__vsub(z, kifmm__vset(s->z[j]));
+        kifmm__v r2 = kifmm__vfma(dz, dz, kifmm__vfma(dy, dy, kifmm__vmul(dx, dx)));
+        kifmm__v inv = kifmm__vrsqrt(r2), inv2 = kifmm__vmul(inv, inv), g0, d1, d2 = zero, d3 = zero;
+        if (!yuk) {
+            g0 = inv;
+            d1 = kifmm__vmul(kifmm__vsub(zero, inv), inv2);
+            if (wh || (hd && wg)) d2 = kifmm__vmul(kifmm__vmul(three, inv2), kifmm__vsub(zero, d1));
+            if (hd && wh) d3 = kifmm__vmul(kifmm__vmul(five, inv2), kifmm__vsub(zero, d2));
+        } else {
+            kifmm__v lr = kifmm__vmul(vl, kifmm__vmul(r2, inv));
+            g0 = kifmm__vmul(kifmm__vexp_neg(kifmm__vsub(zero, lr)), inv);
+            d1 = kifmm__vmul(kifmm__vsub(zero, g0), kifmm__vmul(kifmm__vadd(kifmm__vset(1.0), lr), inv2));
+            if (wh || (hd && wg))
+                d2 = kifmm__vmul(kifmm__vmul(g0, kifmm__vmul(inv2, inv2)),
+                                 kifmm__vfma(kifmm__vadd(lr, three), lr, three));
+            if (hd && wh)
+                d3 = kifmm__vmul(kifmm__vmul(kifmm__vsub(zero, g0), kifmm__vmul(inv2, kifmm__vmul(inv2, inv2))),
+                                 kifmm__vfma(kifmm__vfma(kifmm__vadd(lr, kifmm__vset(6.0)), lr, kifmm__vset(15.0)), lr,
+                                             kifmm__vset(15.0)));
+        }
+        for (k = 0; k < g; k++) {
+            size_t d = (size_t)(d0 + k);
+            if (hq) {
+                kifmm__v q = kifmm__vset(s->q[d * s->q_d + j]);
+                ap[k] = kifmm__vfma(q, g0, ap[k]);
+                if (wg || wh) {
+                    kifmm__v q1 = kifmm__vmul(q, d1);
+                    if (wg) {
+                        ag[k][0] = kifmm__vfma(q1, dx, ag[k][0]);
+                        ag[k][1] = kifmm__vfma(q1, dy, ag[k][1]);
+                        ag[k][2] = kifmm__vfma(q1, dz, ag[k][2]);
+                    }
+                    if (wh) {
+                        kifmm__v q2 = kifmm__vmul(q, d2), q2x = kifmm__vmul(q2, dx), q2y = kifmm__vmul(q2, dy);
+                        ah[k][0] = kifmm__vadd(ah[k][0], kifmm__vfma(q2x, dx, q1));
+                        ah[k][1] = kifmm__vadd(ah[k][1], kifmm__vfma(q2y, dy, q1));
+                        ah[k][2] = kifmm__vadd(ah[k][2], kifmm__vfma(kifmm__vmul(q2, dz), dz, q1));
+                        ah[k][3] = kifmm__vfma(q2x, dy, ah[k][3]);
+                        ah[k][4] = kifmm__vfma(q2x, dz, ah[k][4]);
+                        ah[k][5] = kifmm__vfma(q2y, dz, ah[k][5]);
+                    }
+                }
+            }
+            if (hd) {
+                const double *v = s->dip + d * s->dip_d + j;
+                kifmm__v vx = kifmm__vset(v[0]), vy = kifmm__vset(v[s->dip_c]), vz = kifmm__vset(v[2 * s->dip_c]);
+                kifmm__v vd = kifmm__vfma(vz, dz, kifmm__vfma(vy, dy, kifmm__vmul(vx, dx)));
+                ap[k] = kifmm__vfnma(vd, d1, ap[k]);
+                if (wg || wh) {
+                    kifmm__v w2 = kifmm__vmul(vd, d2);
+                    if (wg) {   /* -(v_i D1 + x_i (v.x) D2) */
+                        ag[k][0] = kifmm__vsub(ag[k][0], kifmm__vfma(vx, d1, kifmm__vmul(dx, w2)));
+                        ag[k][1] = kifmm__vsub(ag[k][1], kifmm__vfma(vy, d1, kifmm__vmul(dy, w2)));
+                        ag[k][2] = kifmm__vsub(ag[k][2], kifmm__vfma(vz, d1, kifmm__vmul(dz, w2)));
+                    }
+                    if (wh) {   /* -((v_i x_k + v_k x_i + delta_ik v.x) D2 + x_i x_k (v.x) D3) */
+                        kifmm__v w3 = kifmm__vmul(vd, d3), w3x = kifmm__vmul(w3, dx), w3y = kifmm__vmul(w3, dy);
+                        kifmm__v ux = kifmm__vmul(vx, d2), uy = kifmm__vmul(vy, d2), uz = kifmm__vmul(vz, d2);
+                        ah[k][0] = kifmm__vsub(ah[k][0], kifmm__vfma(w3x, dx, kifmm__vfma(kifmm__vadd(ux, ux), dx, w2)));
+                        ah[k][1] = kifmm__vsub(ah[k][1], kifmm__vfma(w3y, dy, kifmm__vfma(kifmm__vadd(uy, uy), dy, w2)));
+                        ah[k][2] = kifmm__vsub(ah[k][2], kifmm__vfma(kifmm__vmul(w3, dz), dz,
+                                                                     kifmm__vfma(kifmm__vadd(uz, uz), dz, w2)));
+                        ah[k][3] = kifmm__vsub(ah[k][3], kifmm__vfma(w3x, dy, kifmm__vfma(ux, dy, kifmm__vmul(uy, dx))));
+                        ah[k][4] = kifmm__vsub(ah[k][4], kifmm__vfma(w3x, dz, kifmm__vfma(ux, dz, kifmm__vmul(uz, dx))));
+                        ah[k][5] = kifmm__vsub(ah[k][5], kifmm__vfma(w3y, dz, kifmm__vfma(uy, dz, kifmm__vmul(uz, dy))));
+                    }
+                }
+            }
+        }
+    }
+    {
+        kifmm__v vc = kifmm__vset(c);
+        for (k = 0; k < g; k++) {
+            size_t d = (size_t)k;
+            double *p = pot + d * pot_d;
+            kifmm__vstore(p, kifmm__vfma(vc, ap[k], kifmm__vload(p)));
+            if (wg)
+                for (e = 0; e < 3; e++) {
+                    double *q = grad + d * grad_d + e * grad_a;
+                    kifmm__vstore(q, kifmm__vfma(vc, ag[k][e], kifmm__vload(q)));
+                }
+            if (wh)
+                for (e = 0; e < 6; e++) {
+                    double *q = hess + d * hess_d + e * hess_a;
+                    kifmm__vstore(q, kifmm__vfma(vc, ah[k][e], kifmm__vload(q)));
+                }
+        }
+    }
+}
+
+/* all targets of t, in blocks of KIFMM__VW (a partial last block through a padded copy), density
+   sets in passes of KIFMM__NDG then one at a time */
+KIFMM__INLINE void kifmm__radial_run(const int yuk, const int hq, const int hd, const int wg, const int wh,
+                                     const kifmm__kernel *k, int nd, const kifmm__src *s, const kifmm__tgt *t) {
+    size_t i;
+    int d0;
+    for (i = 0; i < t->n; i += KIFMM__VW) {
+        size_t m = t->n - i < KIFMM__VW ? t->n - i : KIFMM__VW, l;
+        double px[KIFMM__VW], py[KIFMM__VW], pz[KIFMM__VW], *pot = t->pot + i, *grad = t->grad ? t->grad + i : NULL;
+        double *hess = t->hess ? t->hess + i : NULL;
+        const double *x = t->x + i, *y = t->y + i, *z = t->z + i;
+        size_t pd = t->pot_d, ga = t->grad_a, gd = t->grad_d, ha = t->hess_a, hd_ = t->hess_d;
+        double buf[10 * KIFMM__VW];
+        int part = m < KIFMM__VW, dn = part ? 1 : nd, dd;
+        for (dd = 0; dd < nd; dd += dn) {
+            if (part) {            /* the tail: pad with the last target, one density set at a time */
+                for (l = 0; l < KIFMM__VW; l++) {
+                    size_t q = l < m ? l : m - 1;
+                    px[l] = x[q]; py[l] = y[q]; pz[l] = z[q];
+                }
+                memset(buf, 0, sizeof buf);
+                x = px; y = py; z = pz;
+                pot = buf; grad = buf + KIFMM__VW; hess = buf + 4 * KIFMM__VW;
+                pd = gd = hd_ = 0; ga = ha = KIFMM__VW;
+            }
+            for (d0 = dd; d0 < dd + dn;) {
+                int g = dd + dn - d0 >= KIFMM__NDG ? KIFMM__NDG : 1;
+                double *po = pot + (part ? 0 : (size_t)d0 * pd), *go = grad ? grad + (part ? 0 : (size_t)d0 * gd) : NULL;
+                double *ho = hess ? hess + (part ? 0 : (size_t)d0 * hd_) : NULL;
+                if (g == KIFMM__NDG)
+                    kifmm__radial_block(yuk, hq, hd, wg, wh, KIFMM__NDG, k->lambda, k->c, s, d0, x, y, z, po, pd, go,
+                                        ga, gd, ho, ha, hd_);
+                else
+                    kifmm__radial_block(yuk, hq, hd, wg, wh, 1, k->lambda, k->c, s, d0, x, y, z, po, pd, go, ga, gd,
+                                        ho, ha, hd_);
+                d0 += g;
+            }
+            if (part) {            /* add the padded block's real lanes */
+                for (l = 0; l < m; l++) {
+                    int e;
+                    t->pot[(size_t)dd * t->pot_d + i + l] += buf[l];
+                    if (t->grad)
+                        for (e = 0; e < 3; e++) t->grad[(size_t)dd * t->grad_d + e * t->grad_a + i + l] += buf[(1 + e) * KIFMM__VW + l];
+                    if (t->hess)
+                        for (e = 0; e < 6; e++) t->hess[(size_t)dd * t->hess_d + e * t->hess_a + i + l] += buf[(4 + e) * KIFMM__VW + l];
+                }
+                x = t->x + i; y = t->y + i; z = t->z + i;
+            }
+        }
+    }
+}
+
+/* ---- Stokes: u_a = c (f_a / r + x_a (x . f) / r^3), c = 1 / (8 pi mu) ----------------------
+   d u_a / d x_c = c ((x_a f_c - f_a x_c + delta_ac (x . f)) / r^3 - 3 x_a x_c (x . f) / r^5) */
+KIFMM__INLINE void kifmm__stokes_block(const int wg, double c, const kifmm__src *s, size_t d, const double *tx,
+                                       const double *ty, const double *tz, double *pot, size_t pot_a, double *grad,
+                                       size_t grad_a) {
+    kifmm__v x = kifmm__vload(tx), y = kifmm__vload(ty), z = kifmm__vload(tz), zero = kifmm__vset(0.0);
+    kifmm__v u[3], gr[9], vc = kifmm__vset(c), three = kifmm__vset(3.0);
+    const double *q = s->q + d * s->q_d;
+    size_t j;
+    int a, e;
+    for (a = 0; a < 3; a++) u[a] = zero;
+    for (a = 0; a < 9; a++) gr[a] = zero;
+    for (j = 0; j < s->n; j++) {
+        kifmm__v xs[3], f[3], inv, inv2, inv3, fx, t;
+        xs[0] = kifmm__vsub(x, kifmm__vset(s->x[j]));
+        xs[1] = kifmm__vsub(y, kifmm__vset(s->y[j]));
+        xs[2] = kifmm__vsub(z, kifmm__vset(s->z[j]));
+        inv = kifmm__vrsqrt(kifmm__vfma(xs[2], xs[2], kifmm__vfma(xs[1], xs[1], kifmm__vmul(xs[0], xs[0]))));
+        inv2 = kifmm__vmul(inv, inv);
+        inv3 = kifmm__vmul(inv, inv2);
+        for (a = 0; a < 3; a++) f[a] = kifmm__vset(q[a * s->q_b + j]);
+        fx = kifmm__vfma(f[2], xs[2], kifmm__vfma(f[1], xs[1], kifmm__vmul(f[0], xs[0])));
+        t = kifmm__vmul(fx, inv3);
+        for (a = 0; a < 3; a++) u[a] = kifmm__vfma(xs[a], t, kifmm__vfma(f[a], inv, u[a]));
+        if (wg) {
+            kifmm__v t5 = kifmm__vmul(kifmm__vmul(three, t), inv2), ix[3], iff[3];
+            for (a = 0; a < 3; a++) { ix[a] = kifmm__vmul(xs[a], inv3); iff[a] = kifmm__vmul(f[a], inv3); }
+            for (a = 0; a < 3; a++)
+                for (e = 0; e < 3; e++) {
+                    kifmm__v v = kifmm__vfnma(iff[a], xs[e], kifmm__vmul(ix[a], f[e]));
+                    v = kifmm__vfnma(kifmm__vmul(xs[a], xs[e]), t5, v);
+                    if (a == e) v = kifmm__vadd(v, t);
+                    gr[3 * a + e] = kifmm__vadd(gr[3 * a + e], v);
+                }
+        }
+    }
+    for (a = 0; a < 3; a++) kifmm__vstore(pot + a * pot_a, kifmm__vfma(vc, u[a], kifmm__vload(pot + a * pot_a)));
+    if (wg)
+        for (a = 0; a < 9; a++) kifmm__vstore(grad + a * grad_a, kifmm__vfma(vc, gr[a], kifmm__vload(grad + a * grad_a)));
+}
+
+static void kifmm__stokes_run(const int wg, const kifmm__kernel *k, int nd, const kifmm__src *s, const kifmm__tgt *t) {
+    size_t i, l;
+    int d, a;
+    for (i = 0; i < t->n; i += KIFMM__VW) {
+        size_t m = t->n - i < KIFMM__VW ? t->n - i : KIFMM__VW;
+        for (d = 0; d < nd; d++) {
+            double *pot = t->pot + (size_t)d * t->pot_d + i, *grad = wg ? t->grad + (size_t)d * t->grad_d + i : NULL;
+            if (m == KIFMM__VW) {
+                kifmm__stokes_block(wg, k->c, s, (size_t)d, t->x + i, t->y + i, t->z + i, pot, t->pot_a, grad, t->grad_a);
+            } else {   /* padded tail */
+                double px[KIFMM__VW], py[KIFMM__VW], pz[KIFMM__VW], buf[12 * KIFMM__VW];
+                for (l = 0; l < KIFMM__VW; l++) {
+                    size_t q = l < m ? i + l : i + m - 1;
+                    px[l] = t->x[q]; py[l] = t->y[q]; pz[l] = t->z[q];
+                }
+                memset(buf, 0, sizeof buf);
+                kifmm__stokes_block(wg, k->c, s, (size_t)d, px, py, pz, buf, KIFMM__VW, buf + 3 * KIFMM__VW, KIFMM__VW);
+                for (l = 0; l < m; l++) {
+                    for (a = 0; a < 3; a++) pot[a * t->pot_a + l] += buf[a * KIFMM__VW + l];
+                    if (wg)
+                        for (a = 0; a < 9; a++) grad[a * t->grad_a + l] += buf[(3 + a) * KIFMM__VW + l];
+                }
+            }
+        }
+    }
+}
+
+/* ---- the caller's kernel: blocks gathered into interleaved arrays, one density set per call */
+static void kifmm__user_run(const kifmm__kernel *k, int nd, const kifmm__src *s, const kifmm__tgt *t, double *w) {
+    double *tb = w, *sb = tb + 3 * KIFMM__UBLOCK_T, *db = sb + 3 * KIFMM__UBLOCK_S;
+    double *vb = db + (size_t)KIFMM__MAX_KDIM * KIFMM__UBLOCK_S;
+    size_t t0, s0, i;
+    int d, a;
+    for (t0 = 0; t0 < t->n; t0 += KIFMM__UBLOCK_T) {
+        size_t mt = t->n - t0 < KIFMM__UBLOCK_T ? t->n - t0 : KIFMM__UBLOCK_T;
+        for (i = 0; i < mt; i++) { tb[3 * i] = t->x[t0 + i]; tb[3 * i + 1] = t->y[t0 + i]; tb[3 * i + 2] = t->z[t0 + i]; }
+        for (d = 0; d < nd; d++) {
+            memset(vb, 0, mt * (size_t)k->tdim * sizeof *vb);
+            for (s0 = 0; s0 < s->n; s0 += KIFMM__UBLOCK_S) {
+                size_t ms = s->n - s0 < KIFMM__UBLOCK_S ? s->n - s0 : KIFMM__UBLOCK_S;
+                const double *q = s->q + (size_t)d * s->q_d + s0;
+                for (i = 0; i < ms; i++) {
+                    sb[3 * i] = s->x[s0 + i]; sb[3 * i + 1] = s->y[s0 + i]; sb[3 * i + 2] = s->z[s0 + i];
+                    for (a = 0; a < k->sdim; a++) db[i * k->sdim + a] = q[a * s->q_b + i];
+                }
+                k->eval(tb, mt, sb, ms, db, vb, k->user);
+            }
+            for (i = 0; i < mt; i++)
+                for (a = 0; a < k->tdim; a++) t->pot[(size_t)d * t->pot_d + a * t->pot_a + t0 + i] += vb[i * k->tdim + a];
+        }
+    }
+}
+
+/* Adds the field of s at t: every operator's one entry point. t->hess needs t->grad too (the
+   radial kernel computes them together). scratch: KIFMM__INTERACT_SCRATCH doubles (user kernels). */
+#define KIFMM__RADIAL_RUN(Y)                                                                         \
+    do {                                                                                            \
+        if (hq && !hd) {                                                                            \
+            if (wh) kifmm__radial_run(Y, 1, 0, 1, 1, k, nd, s, t);                                  \
+            else if (wg) kifmm__radial_run(Y, 1, 0, 1, 0, k, nd, s, t);                             \
+            else kifmm__radial_run(Y, 1, 0, 0, 0, k, nd, s, t);                                     \
+        } else if (!hq) {                                                                           \
+            if (wh) kifmm__radial_run(Y, 0, 1, 1, 1, k, nd, s, t);                                  \
+            else if (wg) kifmm__radial_run(Y, 0, 1, 1, 0, k, nd, s, t);                             \
+            else kifmm__radial_run(Y, 0, 1, 0, 0, k, nd, s, t);                                     \
+        } else {                                                                                    \
+            if (wh) kifmm__radial_run(Y, 1, 1, 1, 1, k, nd, s, t);                                  \
+            else if (wg) kifmm__radial_run(Y, 1, 1, 1, 0, k, nd, s, t);                             \
+            else kifmm__radial_run(Y, 1, 1, 0, 0, k, nd, s, t);                                     \
+        }                                                                                           \
+    } while (0)
+static void kifmm__laplace_run(const kifmm__kernel *k, int nd, const kifmm__src *s, const kifmm__tgt *t) {
+    int hq = s->q != NULL, hd = s->dip != NULL, wg = t->grad != NULL, wh = t->hess != NULL;
+    KIFMM__RADIAL_RUN(0);
+}
+static void kifmm__yukawa_run(const kifmm__kernel *k, int nd, const kifmm__src *s, const kifmm__tgt *t) {
+    int hq = s->q != NULL, hd = s->dip != NULL, wg = t->grad != NULL, wh = t->hess != NULL;
+    KIFMM__RADIAL_RUN(1);
+}
+#undef KIFMM__RADIAL_RUN
+
+KIFMM__FN void kifmm__interact(const kifmm__kernel *k, int nd, const kifmm__src *s, const kifmm__tgt *t,
+                               double *scratch) {
+    if (s->n == 0 || t->n == 0 || (!s->q && !s->dip)) return;
+    KIFMM_ASSERT(!t->hess || t->grad);
+    switch (k->kind) {
+    case KIFMM_KERNEL_LAPLACE:
+        if (nd == 1 && s->q && !s->dip && !t->hess) {     /* the common case: its own kernel */
+            double *g = t->grad;
+            kifmm__p2p(s->x, s->y, s->z, s->q, s->n, t->x, t->y, t->z, t->n, t->pot, g, g ? g + t->grad_a : NULL,
+                       g ? g + 2 * t->grad_a : NULL);
+        } else
+            kifmm__laplace_run(k, nd, s, t);
+        break;
+    case KIFMM_KERNEL_YUKAWA: kifmm__yukawa_run(k, nd, s, t); break;
+    case KIFMM_KERNEL_STOKES:
+        if (t->grad) kifmm__stokes_run(1, k, nd, s, t);
+        else kifmm__stokes_run(0, k, nd, s, t);
+        break;
+    default: kifmm__user_run(k, nd, s, t, scratch); break;
+    }
+}
+
+/* ---- the reference: one target against all sources in the caller's layouts, exact arithmetic
+   (sqrt, exp and divisions, no SIMD estimates), independent of the kernels above; kifmm_direct_ex
+   and FMM3D's direct routines. Pairs with r^2 <= thresh2 are skipped. Adds into the target's
+   slices: pot[a nd + d], grad[(3 a + c) nd + d], hess[h nd + d]. Built-in kernels only (a user
+   kernel is its own reference). */
+static void kifmm__direct_one(const kifmm__kernel *k, int nd, const double *src, size_t ns, const double *q,
+                              const double *dip, const double *x, double thresh2, double *pot, double *grad,
+                              double *hess) {
+    size_t j;
+    int d, a, b;
+    KIFMM_ASSERT(k->kind != KIFMM_KERNEL_USER);
+    for (j = 0; j < ns; j++) {
+        double r[3], r2, ir, g0, d1, d2 = 0, d3 = 0;
+        for (a = 0; a < 3; a++) r[a] = x[a] - src[3 * j + a];
+        r2 = r[0] * r[0] + r[1] * r[1] + r[2] * r[2];
+        if (r2 <= thresh2) continue;
+        ir = 1.0 / sqrt(r2);
+        if (k->kind == KIFMM_KERNEL_STOKES) {
+            for (d = 0; d < nd; d++) {
+                double f[3], fx = 0, ir3 = ir * ir * ir;
+                for (b = 0; b < 3; b++) { f[b] = q[(3 * j + b) * (size_t)nd + d]; fx += f[b] * r[b]; }
+                for (a = 0; a < 3; a++) {
+                    pot[a * nd + d] += k->c * (f[a] * ir + r[a] * fx * ir3);
+                    if (grad)
+                        for (b = 0; b < 3; b++)
+                            grad[(3 * a + b) * nd + d] += k->c * ((r[a] * f[b] - f[a] * r[b] + (a == b) * fx) * ir3 -
+                                                                 3 * r[a] * r[b] * fx * ir3 * ir * ir);
+                }
+            }
+            continue;
+        }
+        if (k->kind == KIFMM_KERNEL_YUKAWA) {
+            double rr = r2 * ir, lr = k->lambda * rr;
+            g0 = exp(-lr) * ir;
+            d1 = -g0 * (1 + lr) * ir * ir;
+            d2 = g0 * (lr * lr + 3 * lr + 3) * pow(ir, 4);
+            d3 = -g0 * (lr * lr * lr + 6 * lr * lr + 15 * lr + 15) * pow(ir, 6);
+        } else {
+            g0 = ir;
+            d1 = -ir * ir * ir;
+            d2 = 3 * pow(ir, 5);
+            d3 = -15 * pow(ir, 7);
+        }
+        for (d = 0; d < nd; d++) {
+            static const int hi[6] = {0, 1, 2, 0, 0, 1}, hk[6] = {0, 1, 2, 1, 2, 2};
+            double qq = q ? q[j * (size_t)nd + d] : 0, v[3] = {0, 0, 0}, vx = 0;
+            int h;
+            if (dip)
+                for (a = 0; a < 3; a++) { v[a] = dip[(3 * j + a) * (size_t)nd + d]; vx += v[a] * r[a]; }
+            pot[d] += k->c * (qq * g0 - vx * d1);
+            if (grad)
+                for (a = 0; a < 3; a++) grad[a * nd + d] += k->c * (qq * r[a] * d1 - (v[a] * d1 + r[a] * vx * d2));
+            if (hess)
+                for (h = 0; h < 6; h++) {
+                    int i = hi[h], l = hk[h];
+                    double del = i == l;
+                    hess[h * nd + d] += k->c * (qq * (del * d1 + r[i] * r[l] * d2) -
+                                                ((v[i] * r[l] + v[l] * r[i] + del * vx) * d2 + r[i] * r[l] * vx * d3));
+                }
+        }
+    }
 }
 
 /* out[i] = 1/(4 pi |b_i - a|) for i < m, 0 where b_i = a; b is (bx, by, bz). A correctly rounded
