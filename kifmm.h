@@ -1,21 +1,33 @@
-/* kifmm.h - kernel-independent fast multipole method for the 3D Laplace kernel, header-only C.
+/* kifmm.h - kernel-independent fast multipole method in 3D, header-only C.
 
-   phi(y_j) = sum_i q_i / (4 pi |x_i - y_j|) and its gradient at millions of targets in O(N).
+   phi(y_j) = sum_i q_i / (4 pi |x_i - y_j|) and its gradient at millions of targets in O(N);
+   also dipoles, Hessians and several density sets at once (FMM3D's nd), and other kernels:
+   Yukawa, Stokes, or the caller's own.
 
    USAGE
      #define KIFMM_IMPLEMENTATION   (in exactly one .c file)
      #include "kifmm.h"             (pulls in kifmm_tree.h and kifmm_ops.h)
 
      kifmm *fmm;
-     kifmm_config cfg = {0};                 // zero = defaults: order 6, leaf_size 150
+     kifmm_config cfg = {0};                 // zero = defaults: Laplace, order 6, leaf_size 150
      cfg.tolerance = 1e-6;                   // or cfg.order = 8
      kifmm_create(&fmm, &cfg, sources, ns, targets, nt);   // xyz interleaved
      kifmm_evaluate(fmm, charges, potentials, gradients);  // gradients may be NULL
      kifmm_destroy(fmm);
 
+   Everything else goes through kifmm_evaluate_ex and a kifmm_eval_desc: charges and/or dipoles
+   in, any of potentials / gradients / Hessians out, up to config.nd density sets, in FMM3D's
+   layouts (the set index fastest). config.kernel picks the kernel (see kifmm_ops.h).
+
    Optional macros before the include: KIFMM_STATIC (private copy per translation unit),
-   KIFMM_USE_CBLAS (default GEMM = cblas_dgemm; link -lopenblas), KIFMM_ASSERT(x).
-   Build with -fopenmp for threads; without it everything runs on one thread.
+   KIFMM_USE_CBLAS (default GEMM = cblas_dgemm; link -lopenblas), KIFMM_ASSERT(x), KIFMM_DEF
+   (the storage class of every public function). Build with -fopenmp for threads; without it
+   everything runs on one thread. It compiles as C99 and as C++11 or later.
+
+   Implementations: KIFMM_IMPLEMENTATION gives the kifmm_* functions of this header, with the
+   tree and the operators compiled in privately (static). The octree's own public functions
+   (kifmm_tree_build, kifmm_key_*, ...) come with KIFMM_TREE_IMPLEMENTATION, in the same file or
+   another one. Any mix of the two, in one or several files, links; each once in the program.
 
    Threads: config.threads (0 = the OpenMP default) bounds every parallel region. Called from
    inside the caller's own OpenMP parallel region, kifmm's regions are nested and run on one
@@ -33,11 +45,24 @@
    10^6 + 10^6 points went from 2.42 to 2.01 s; 1.5x gave nothing, so measure).
    Points outside the box are an error (KIFMM_ERR_INVALID_ARGUMENT, the logger names the point).
 
+   Operators: a kernel with a homogeneity degree (Laplace, Stokes, a user kernel with a finite
+   homogeneity) has one operator set for every level, precomputed once by kifmm_create. Yukawa
+   and user kernels without one have a set per level of the tree: kifmm_set_points builds them
+   again only when the root cube's size changed (a fixed config.box never does), and adds the
+   levels a deeper tree needs.
+
    Failures: every entry validates its input before touching any state and returns a status
    (README "Failure behaviour"); a logger, if set, gets a message naming the offending item.
 
    Nothing is read from the environment or written to disk; there is no global state.
    MIT licence at the end of kifmm_tree.h.
+
+   WHERE THINGS ARE (grep the markers)
+     ==== API            config, descriptor, functions
+     ==== CONFIG         defaults, validation of config and points, the tolerance table
+     ==== OBJECT         create, set_points, destroy, stats; the operator sets per level
+     ==== EVALUATE       kifmm_evaluate(_ex): checks, sorted inputs, the passes
+     ==== DIRECT         kifmm_direct(_ex): the O(N^2) references
 */
 #ifndef KIFMM_H
 #define KIFMM_H
@@ -46,13 +71,14 @@
 #include "kifmm_ops.h"
 
 #define KIFMM_VERSION_MAJOR 0
-#define KIFMM_VERSION_MINOR 1
+#define KIFMM_VERSION_MINOR 2
 #define KIFMM_VERSION_PATCH 0
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+/* ==== API ===================================================================================== */
 typedef struct kifmm_config {  /* zero means default for every field */
     int    order;              /* expansion order p, 2..16; default: chosen from tolerance, else 6 */
     double tolerance;          /* wanted relative error of the potential; used when order == 0 */
@@ -64,10 +90,14 @@ typedef struct kifmm_config {  /* zero means default for every field */
     unsigned long long seed;   /* seed of the randomized SVD; 0 = a fixed default (results are reproducible) */
     double box[4];             /* root cube {x, y, z, half width}; half width 0 = the points' bounding cube.
                                   every point must lie in it (see "Root cube" above) */
+    int    nd;                 /* the most density sets one evaluation takes (FMM3D's nd), 1..KIFMM_MAX_ND; 0 = 1 */
+    kifmm_kernel kernel;       /* all-zero = Laplace (kifmm_ops.h) */
     kifmm_allocator allocator;
     kifmm_blas      blas;
     kifmm_logger    logger;
 } kifmm_config;
+
+#define KIFMM_MAX_ND 4096      /* config.nd above this is taken for a mistake */
 
 typedef struct kifmm kifmm;    /* opaque: tree, precomputed operators, work buffers */
 
@@ -78,13 +108,23 @@ typedef struct kifmm_stats {   /* filled by kifmm_get_stats after create / evalu
     double seconds_tree;       /* tree + interaction lists */
     double seconds_precompute; /* operators (surfaces, pseudo-inverses, M2M/L2L, M2L + SVD) */
     double seconds_evaluate;   /* the last kifmm_evaluate, total */
-    double seconds_op[8];      /* last evaluate per operator, indexed by kifmm_op below */
+    double seconds_op[8];      /* last evaluate per operator, indexed by kifmm_op (kifmm_ops.h) */
     int    order;              /* expansion order actually used */
-    int    m2l_rank;           /* compression rank actually used */
+    int    m2l_rank;           /* compression rank actually used (the largest over the levels' sets) */
 } kifmm_stats;
 
-enum kifmm_op { KIFMM_OP_P2M, KIFMM_OP_M2M, KIFMM_OP_M2L, KIFMM_OP_L2L,
-                KIFMM_OP_L2P, KIFMM_OP_M2P, KIFMM_OP_P2L, KIFMM_OP_P2P };
+/* One evaluation (kifmm_evaluate_ex, kifmm_direct_ex): zero-initialise; an unset pointer is not
+   given / not wanted. sdim / tdim are the kernel's dimensions (1 and 1 for Laplace and Yukawa, 3
+   and 3 for Stokes); with nd = 1 and sdim = tdim = 1 every layout is the plain one. */
+typedef struct kifmm_eval_desc {
+    int           nd;              /* density sets in this call, 1..config.nd; 0 = 1 */
+    const double *charges;         /* charges[(i*sdim + b)*nd + d], i < nsources, b < sdim, d < nd */
+    const double *dipoles;         /* Laplace and Yukawa only: dipoles[(3*i + c)*nd + d], c = x, y, z */
+    double       *potentials;      /* potentials[(j*tdim + a)*nd + d], j < ntargets, a < tdim */
+    double       *gradients;       /* gradients[((j*tdim + a)*3 + c)*nd + d]: d(potential a)/d(target c) */
+    double       *hessians;        /* Laplace and Yukawa only: hessians[(6*j + c)*nd + d],
+                                      c in the order xx, yy, zz, xy, xz, yz */
+} kifmm_eval_desc;
 
 KIFMM_DEF const char  *kifmm_status_string(kifmm_status s);   /* never NULL */
 KIFMM_DEF const char  *kifmm_version(void);
@@ -92,12 +132,21 @@ KIFMM_DEF kifmm_status kifmm_create(kifmm **out, const kifmm_config *config,
                           const double *sources, size_t nsources,
                           const double *targets, size_t ntargets);
 KIFMM_DEF kifmm_status kifmm_evaluate(kifmm *fmm, const double *charges, double *potentials, double *gradients);
+/* Outputs are overwritten. At least one input when there are sources, one output when there are
+   targets. A dipole of moment v at y gives v . (x - y) / (4 pi |x - y|^3) at x (Laplace; = v .
+   grad_y G). A source at exactly a target's position contributes nothing, whatever it carries. */
+KIFMM_DEF kifmm_status kifmm_evaluate_ex(kifmm *fmm, const kifmm_eval_desc *desc);
 KIFMM_DEF kifmm_status kifmm_set_points(kifmm *fmm, const double *sources, size_t nsources,
                               const double *targets, size_t ntargets);
 KIFMM_DEF kifmm_status kifmm_get_stats(const kifmm *fmm, kifmm_stats *stats);
 KIFMM_DEF void         kifmm_destroy(kifmm *fmm);
 KIFMM_DEF kifmm_status kifmm_direct(const double *sources, size_t nsources, const double *charges,
                           const double *targets, size_t ntargets, double *potentials, double *gradients);
+/* the O(ns nt) sum of kifmm_evaluate_ex; config: its kernel, nd, threads and logger (NULL: Laplace) */
+KIFMM_DEF kifmm_status kifmm_direct_ex(const kifmm_config *config,
+                             const double *sources, size_t nsources,
+                             const double *targets, size_t ntargets,
+                             const kifmm_eval_desc *desc);
 
 /* extras beyond API.md */
 KIFMM_DEF int          kifmm_order_for_tolerance(double tolerance);  /* the calibrated table, see README */
@@ -119,13 +168,15 @@ KIFMM_DEF double       kifmm_default_m2l_tolerance(int order);
 #include <omp.h>
 #endif
 
-
 struct kifmm {
-    kifmm_config cfg;                  /* resolved: every default filled in */
-    kifmm_tree   tree;
-    kifmm__ops    ops;
+    kifmm_config  cfg;                 /* resolved: every default filled in */
+    kifmm__kernel kern;                /* the kernel at the points' scale */
+    kifmm_tree    tree;
+    kifmm__ops   *ops;                 /* nops operator sets: one, or one per level */
+    int           nops, per_level;
+    double        ops_hw;              /* per level: the root half-width the sets were built for */
     kifmm__eval   eval;
-    kifmm_stats  stats;
+    kifmm_stats   stats;
 };
 
 KIFMM_DEF const char *kifmm_status_string(kifmm_status s) {
@@ -140,7 +191,8 @@ KIFMM_DEF const char *kifmm_status_string(kifmm_status s) {
     return "unknown status";
 }
 
-KIFMM_DEF const char *kifmm_version(void) { return "0.1.0"; }
+/* ==== CONFIG ================================================================================== */
+KIFMM_DEF const char *kifmm_version(void) { return "0.2.0"; }
 
 /* measured: the lowest order whose relative L2 potential error stays below the tolerance on
    every test distribution (README "Accuracy") */
@@ -234,7 +286,66 @@ static kifmm_status kifmm__check_charges(const kifmm_config *c, const double *q,
     return KIFMM_OK;
 }
 
-static kifmm_status kifmm__resolve(const kifmm_config *in, kifmm_config *c) {
+/* the kernel of config.kernel as data, or a message naming the field that is wrong */
+static kifmm_status kifmm__resolve_kernel(const kifmm_config *c, kifmm__kernel *k) {
+    const kifmm_kernel *in = &c->kernel;
+    double p = in->param;
+    memset(k, 0, sizeof *k);
+    k->kind = (int)in->kind;
+    k->sdim = k->tdim = 1;
+    k->c = KIFMM_INV_4PI;
+    switch (in->kind) {
+    case KIFMM_KERNEL_LAPLACE: k->h = -1; return KIFMM_OK;
+    case KIFMM_KERNEL_YUKAWA:
+        if (!(p > 0) || p > 1e300) {
+            kifmm__log(c, KIFMM_ERR_INVALID_ARGUMENT, "config.kernel.param: Yukawa's lambda must be finite and > 0 (is %g)", p);
+            return KIFMM_ERR_INVALID_ARGUMENT;
+        }
+        k->lambda = p;
+        k->h = NAN;
+        return KIFMM_OK;
+    case KIFMM_KERNEL_STOKES:
+        if (p == 0) p = 1;
+        if (!(p > 0) || p > 1e300) {
+            kifmm__log(c, KIFMM_ERR_INVALID_ARGUMENT, "config.kernel.param: Stokes's viscosity mu must be finite and > 0 "
+                       "(is %g; 0 means 1)", p);
+            return KIFMM_ERR_INVALID_ARGUMENT;
+        }
+        k->sdim = k->tdim = 3;
+        k->c = 1.0 / (8 * 3.14159265358979323846 * p);
+        k->h = -1;
+        return KIFMM_OK;
+    case KIFMM_KERNEL_USER:
+        if (!in->eval) {
+            kifmm__log(c, KIFMM_ERR_INVALID_ARGUMENT, "config.kernel.eval is NULL (a user kernel needs its function)");
+            return KIFMM_ERR_INVALID_ARGUMENT;
+        }
+        if (in->source_dim < 1 || in->source_dim > KIFMM__MAX_KDIM || in->target_dim < 1 ||
+            in->target_dim > KIFMM__MAX_KDIM) {
+            kifmm__log(c, KIFMM_ERR_INVALID_ARGUMENT, "config.kernel.%s = %d is outside 1..%d",
+                       in->source_dim < 1 || in->source_dim > KIFMM__MAX_KDIM ? "source_dim" : "target_dim",
+                       in->source_dim < 1 || in->source_dim > KIFMM__MAX_KDIM ? in->source_dim : in->target_dim,
+                       KIFMM__MAX_KDIM);
+            return KIFMM_ERR_INVALID_ARGUMENT;
+        }
+        if (in->homogeneity - in->homogeneity != 0 && in->homogeneity == in->homogeneity) {
+            kifmm__log(c, KIFMM_ERR_INVALID_ARGUMENT, "config.kernel.homogeneity is infinite (a finite degree, or NAN "
+                       "for none)");
+            return KIFMM_ERR_INVALID_ARGUMENT;
+        }
+        k->sdim = in->source_dim;
+        k->tdim = in->target_dim;
+        k->c = 1;
+        k->h = in->homogeneity;
+        k->eval = in->eval;
+        k->user = in->user;
+        return KIFMM_OK;
+    }
+    kifmm__log(c, KIFMM_ERR_INVALID_ARGUMENT, "config.kernel.kind = %d is not a kifmm_kernel_kind", (int)in->kind);
+    return KIFMM_ERR_INVALID_ARGUMENT;
+}
+
+static kifmm_status kifmm__resolve(const kifmm_config *in, kifmm_config *c, kifmm__kernel *k) {
     if (in) *c = *in; else memset(c, 0, sizeof *c);
 #define KIFMM__BAD(cond, what, val)                                                            \
     if (cond) {                                                                                \
@@ -246,6 +357,7 @@ static kifmm_status kifmm__resolve(const kifmm_config *in, kifmm_config *c) {
     KIFMM__BAD(c->max_depth < 0 || c->max_depth > KIFMM_MAX_DEPTH, "max_depth (0..KIFMM_MAX_DEPTH = 19)", c->max_depth);
     KIFMM__BAD(c->m2l_rank < 0, "m2l_rank (>= 0)", c->m2l_rank);
     KIFMM__BAD(c->threads < 0 || c->threads > KIFMM_MAX_THREADS, "threads (0..4096)", c->threads);
+    KIFMM__BAD(c->nd < 0 || c->nd > KIFMM_MAX_ND, "nd (0..KIFMM_MAX_ND = 4096)", c->nd);
     KIFMM__BAD(!(c->tolerance >= 0) || c->tolerance > 1e300, "tolerance (finite, >= 0)", c->tolerance);
     KIFMM__BAD(!(c->m2l_tolerance >= 0) || c->m2l_tolerance >= 1, "m2l_tolerance (0 <= t < 1)", c->m2l_tolerance);
     KIFMM__BAD((!c->allocator.alloc_fn) != (!c->allocator.free_fn), "allocator (set both functions or neither)", 0);
@@ -254,11 +366,13 @@ static kifmm_status kifmm__resolve(const kifmm_config *in, kifmm_config *c) {
                                  fabs(c->box[1]) > KIFMM_MAX_COORDINATE || fabs(c->box[2]) > KIFMM_MAX_COORDINATE),
                "box (centre finite and within +-1e150, half width >= 64 ulps of it)", c->box[3]);
 #undef KIFMM__BAD
+    if (kifmm__resolve_kernel(c, k) != KIFMM_OK) return KIFMM_ERR_INVALID_ARGUMENT;
     if (c->order == 0) c->order = c->tolerance > 0 ? kifmm_order_for_tolerance(c->tolerance) : 6;
     if (c->leaf_size == 0) c->leaf_size = 150;
     if (c->max_depth == 0) c->max_depth = KIFMM_MAX_DEPTH;
     if (c->m2l_tolerance == 0) c->m2l_tolerance = kifmm_default_m2l_tolerance(c->order);
     if (c->seed == 0) c->seed = 0x6b69666d6d2d3031ULL;
+    if (c->nd == 0) c->nd = 1;
 #ifdef _OPENMP
     if (c->threads == 0) c->threads = omp_get_max_threads();
 #else
@@ -286,36 +400,109 @@ static kifmm_status kifmm__validate_points(const kifmm_config *c, const double *
     return KIFMM_OK;
 }
 
-/* tree and evaluation buffers for a validated point set, into new structs (the old ones stay valid) */
-static kifmm_status kifmm__build_points(kifmm *f, kifmm_tree *tree, kifmm__eval *ev, const double *s, size_t ns,
-                                        const double *t, size_t nt) {
-    kifmm_status st;
+/* ==== OBJECT ================================================================================== */
+static void kifmm__ops_array_free(const kifmm_allocator *al, kifmm__ops *ops, int n, int owned_from) {
+    int i;
+    if (!ops) return;
+    for (i = owned_from; i < n; i++) kifmm__ops_free(&ops[i]);
+    kifmm__free(al, ops, (size_t)n * sizeof *ops);
+}
+
+/* The operator sets for a tree: one for every level (a homogeneous kernel), or one per level
+   0 .. depth; sets the old array already has for the same root size are moved over, so
+   kifmm_set_points builds only what changed. On failure nothing of the old array is touched. */
+static kifmm_status kifmm__build_ops(kifmm *f, const kifmm_tree *t, kifmm__ops **out, int *nout, int *moved) {
+    const kifmm_config *c = &f->cfg;
+    int per_level = f->per_level, n = per_level ? t->depth + 1 : 1, l, reuse = 0;
+    kifmm__ops *ops;
+    kifmm_status st = KIFMM_OK;
     double t0 = kifmm__now();
-    st = kifmm__tree_build_ex(tree, &f->cfg.allocator, s, ns, t, nt, f->cfg.leaf_size, f->cfg.max_depth,
-                              KIFMM_TREE_PRUNE | KIFMM_TREE_RESOLUTION, f->cfg.box[3] > 0 ? f->cfg.box : NULL, NULL);
-    if (st == KIFMM_OK) {
-        st = kifmm__eval_init(ev, &f->ops, tree, &f->cfg.blas, f->cfg.threads, 1);
-        if (st != KIFMM_OK) kifmm__tree_free(tree);
+    if (f->ops && per_level && f->ops_hw == t->half_width) reuse = f->nops < n ? f->nops : n;
+    if (f->ops && !per_level) reuse = 1;
+    if (f->ops && reuse == n && f->nops == n) { *out = f->ops; *nout = n; *moved = -1; return KIFMM_OK; }
+    ops = (kifmm__ops *)kifmm__alloc(&c->allocator, (size_t)n * sizeof *ops);
+    if (!ops) return KIFMM_ERR_OUT_OF_MEMORY;
+    memset(ops, 0, (size_t)n * sizeof *ops);
+    if (reuse) memcpy(ops, f->ops, (size_t)reuse * sizeof *ops);
+    for (l = reuse; l < n && st == KIFMM_OK; l++) {
+        kifmm__kernel k = f->kern;
+        double w = per_level ? t->half_width / (double)((uint64_t)1 << l) : 1.0, w0 = 1.0;
+        if (per_level && k.kind == KIFMM_KERNEL_YUKAWA) k.lambda = f->kern.lambda * w;   /* on the unit box */
+        if (per_level && k.kind == KIFMM_KERNEL_USER) { w0 = w; k.h = 0; }
+        st = kifmm__ops_build(&ops[l], &c->allocator, &c->blas, &k, w0, c->order, c->m2l_rank, c->m2l_tolerance,
+                              c->seed, !per_level || l >= 2);
+        if (st != KIFMM_OK) {
+            kifmm__log(c, st, "precomputing the operators of order %d%s failed: %s", c->order,
+                       per_level ? " for a level" : "", kifmm_status_string(st));
+            while (--l >= reuse) kifmm__ops_free(&ops[l]);      /* (the failed one freed itself) */
+            kifmm__free(&c->allocator, ops, (size_t)n * sizeof *ops); /* the moved ones stay the old array's */
+            return st;
+        }
     }
-    if (st == KIFMM_ERR_OUT_OF_MEMORY)
-        kifmm__log(&f->cfg, st, "out of memory building the tree for %zu points", ns + nt);
-    if (st == KIFMM_OK) f->stats.seconds_tree = kifmm__now() - t0;
-    return st;
+    *out = ops;
+    *nout = n;
+    *moved = reuse;
+    f->stats.seconds_precompute = kifmm__now() - t0;
+    return KIFMM_OK;
+}
+
+/* tree, operator sets and evaluation buffers for a validated point set, into new structs; the
+   object changes only when everything succeeded */
+static kifmm_status kifmm__build_points(kifmm *f, const double *s, size_t ns, const double *t, size_t nt) {
+    kifmm_tree tree;
+    kifmm__eval ev;
+    kifmm__ops *ops = NULL;
+    int nops = 0, moved = 0;
+    kifmm_status st;
+    double t0 = kifmm__now(), seconds;
+    st = kifmm__tree_build_ex(&tree, &f->cfg.allocator, s, ns, t, nt, f->cfg.leaf_size, f->cfg.max_depth,
+                              KIFMM_TREE_PRUNE | KIFMM_TREE_RESOLUTION, f->cfg.box[3] > 0 ? f->cfg.box : NULL, NULL);
+    if (st == KIFMM_ERR_OUT_OF_MEMORY) kifmm__log(&f->cfg, st, "out of memory building the tree for %zu points", ns + nt);
+    if (st != KIFMM_OK) return st;
+    seconds = kifmm__now() - t0;
+    st = kifmm__build_ops(f, &tree, &ops, &nops, &moved);
+    if (st != KIFMM_OK) { kifmm__tree_free(&tree); return st; }
+    t0 = kifmm__now();
+    st = kifmm__eval_init(&ev, ops, nops, &tree, &f->kern, &f->cfg.blas, f->cfg.threads, f->cfg.nd);
+    if (st != KIFMM_OK) {
+        kifmm__log(&f->cfg, st, st == KIFMM_ERR_OUT_OF_MEMORY ? "out of memory for the evaluation buffers of %zu points"
+                                                               : "the tree of %zu points broke an invariant", ns + nt);
+        if (moved >= 0) {                   /* new sets: give back those built here */
+            kifmm__ops_array_free(&f->cfg.allocator, ops, nops, moved);
+        }
+        kifmm__tree_free(&tree);
+        return st;
+    }
+    /* commit */
+    kifmm__eval_free(&f->eval, &f->cfg.allocator);
+    kifmm__tree_free(&f->tree);
+    if (moved >= 0 && f->ops) {             /* the old array: the sets not moved, then itself */
+        kifmm__ops_array_free(&f->cfg.allocator, f->ops, f->nops, moved);
+    }
+    f->ops = ops;
+    f->nops = nops;
+    f->ops_hw = tree.half_width;
+    f->tree = tree;
+    f->eval = ev;
+    f->eval.tree = &f->tree;                /* the structs moved */
+    f->eval.ops = f->ops;
+    f->stats.seconds_tree = seconds + (kifmm__now() - t0);
+    return KIFMM_OK;
 }
 
 KIFMM_DEF kifmm_status kifmm_create(kifmm **out, const kifmm_config *config, const double *sources,
                                      size_t nsources, const double *targets, size_t ntargets) {
     kifmm_config c;
+    kifmm__kernel k;
     kifmm *f;
     kifmm_status st;
-    double t0;
     int old;
     if (!out) {
         kifmm__log(config, KIFMM_ERR_INVALID_ARGUMENT, "kifmm_create: out (the kifmm ** to fill) is NULL");
         return KIFMM_ERR_INVALID_ARGUMENT;
     }
     *out = NULL;
-    st = kifmm__resolve(config, &c);
+    st = kifmm__resolve(config, &c, &k);
     if (st == KIFMM_OK) st = kifmm__validate_points(&c, sources, nsources, targets, ntargets);
     if (st != KIFMM_OK) return st;
     f = (kifmm *)kifmm__alloc(&c.allocator, sizeof *f);
@@ -325,20 +512,12 @@ KIFMM_DEF kifmm_status kifmm_create(kifmm **out, const kifmm_config *config, con
     }
     memset(f, 0, sizeof *f);
     f->cfg = c;
+    f->kern = k;
+    f->per_level = k.h != k.h;              /* no homogeneity: a set per level */
     old = kifmm__threads_begin(c.threads);
-    t0 = kifmm__now();
-    st = kifmm__ops_build(&f->ops, &c.allocator, &c.blas, c.order, c.m2l_rank, c.m2l_tolerance, c.seed);
-    if (st != KIFMM_OK) {
-        kifmm__log(&c, st, "precomputing the operators of order %d failed: %s", c.order, kifmm_status_string(st));
-        kifmm__free(&c.allocator, f, sizeof *f);
-        kifmm__threads_end(old);
-        return st;
-    }
-    f->stats.seconds_precompute = kifmm__now() - t0;
-    st = kifmm__build_points(f, &f->tree, &f->eval, sources, nsources, targets, ntargets);
+    st = kifmm__build_points(f, sources, nsources, targets, ntargets);
     kifmm__threads_end(old);
     if (st != KIFMM_OK) {
-        kifmm__ops_free(&f->ops);
         kifmm__free(&c.allocator, f, sizeof *f);
         return st;
     }
@@ -348,23 +527,15 @@ KIFMM_DEF kifmm_status kifmm_create(kifmm **out, const kifmm_config *config, con
 
 KIFMM_DEF kifmm_status kifmm_set_points(kifmm *f, const double *sources, size_t nsources,
                                          const double *targets, size_t ntargets) {
-    kifmm_tree tree;
-    kifmm__eval ev;
     kifmm_status st;
     int old;
     if (!f) return KIFMM_ERR_INVALID_ARGUMENT;
     st = kifmm__validate_points(&f->cfg, sources, nsources, targets, ntargets);
     if (st != KIFMM_OK) return st;
     old = kifmm__threads_begin(f->cfg.threads);
-    st = kifmm__build_points(f, &tree, &ev, sources, nsources, targets, ntargets);
+    st = kifmm__build_points(f, sources, nsources, targets, ntargets);
     kifmm__threads_end(old);
-    if (st != KIFMM_OK) return st;
-    kifmm__eval_free(&f->eval, &f->cfg.allocator);
-    kifmm__tree_free(&f->tree);
-    f->tree = tree;
-    f->eval = ev;
-    f->eval.tree = &f->tree;      /* the struct moved */
-    return KIFMM_OK;
+    return st;
 }
 
 KIFMM_DEF void kifmm_destroy(kifmm *f) {
@@ -373,23 +544,30 @@ KIFMM_DEF void kifmm_destroy(kifmm *f) {
     al = f->cfg.allocator;
     kifmm__eval_free(&f->eval, &al);
     kifmm__tree_free(&f->tree);
-    kifmm__ops_free(&f->ops);
+    kifmm__ops_array_free(&al, f->ops, f->nops, 0);
     kifmm__free(&al, f, sizeof *f);
 }
 
 KIFMM_DEF kifmm_status kifmm_get_stats(const kifmm *f, kifmm_stats *s) {
+    int i;
     if (!f || !s) return KIFMM_ERR_INVALID_ARGUMENT;
     *s = f->stats;
     s->depth = f->tree.depth;
     s->leaves = (size_t)f->tree.nleaves;
     s->boxes = (size_t)f->tree.nboxes;
-    s->bytes = f->tree.bytes + f->ops.bytes + f->eval.bytes + (sizeof *f < 64 ? 64 : sizeof *f);
-    s->order = f->ops.order;
-    s->m2l_rank = f->ops.k;
+    s->bytes = f->tree.bytes + f->eval.bytes + (sizeof *f < 64 ? 64 : sizeof *f);
+    s->bytes += (size_t)f->nops * sizeof *f->ops < 64 ? 64 : (size_t)f->nops * sizeof *f->ops;
+    s->order = f->cfg.order;
+    s->m2l_rank = 0;
+    for (i = 0; i < f->nops; i++) {
+        s->bytes += f->ops[i].bytes;
+        if (f->ops[i].k > s->m2l_rank) s->m2l_rank = f->ops[i].k;
+    }
     return KIFMM_OK;
 }
 
-/* upward pass bottom-up, M2L/P2L, downward pass top-down, then the leaf operators */
+/* ==== EVALUATE ================================================================================ */
+/* upward pass bottom-up, M2L and P2L, downward pass top-down, then the leaf pass */
 static void kifmm__passes(kifmm *f) {
     kifmm__eval *e = &f->eval;
     const kifmm_tree *t = &f->tree;
@@ -402,60 +580,130 @@ static void kifmm__passes(kifmm *f) {
     for (l = 2; l <= t->depth; l++) KIFMM__TIME(KIFMM_OP_M2L, kifmm__op_m2l(e, l));
     KIFMM__TIME(KIFMM_OP_P2L, kifmm__op_p2l(e));
     for (l = 2; l < t->depth; l++) KIFMM__TIME(KIFMM_OP_L2L, kifmm__op_l2l(e, l));
-    KIFMM__TIME(KIFMM_OP_L2P, kifmm__op_l2p(e));
-    KIFMM__TIME(KIFMM_OP_M2P, kifmm__op_m2p(e));
-    KIFMM__TIME(KIFMM_OP_P2P, kifmm__op_p2p(e));
 #undef KIFMM__TIME
+    kifmm__op_leaves(e, KIFMM__LEAF_ALL, sec);
 }
 
-KIFMM_DEF kifmm_status kifmm_evaluate(kifmm *f, const double *charges, double *pot, double *grad) {
-    const kifmm_tree *t;
-    kifmm__eval *e;
-    size_t ns, nt, n;
+/* the first non-finite value of n sets of width w in the caller's layout [(i w + b) nd + d] */
+static kifmm_status kifmm__check_values(const kifmm_config *c, const double *v, size_t n, int w, int nd,
+                                        const char *what) {
+    size_t i, m = n * (size_t)w * (size_t)nd;
+    for (i = 0; i < m; i++)
+        if (!(v[i] - v[i] == 0)) {
+            size_t pt = i / ((size_t)w * nd);
+            int b = (int)(i / (size_t)nd % (size_t)w), d = (int)(i % (size_t)nd);
+            kifmm__log(c, KIFMM_ERR_NONFINITE_INPUT, "%s of source %zu (component %d, set %d) is not finite (%g)", what, pt,
+                       b, d, v[i]);
+            return KIFMM_ERR_NONFINITE_INPUT;
+        }
+    return KIFMM_OK;
+}
+
+/* the checks every evaluation makes, kifmm_evaluate_ex and kifmm_direct_ex alike, before it
+   writes anything */
+static kifmm_status kifmm__check_desc(const kifmm_config *c, const kifmm__kernel *k, const kifmm_eval_desc *d,
+                                      size_t ns, size_t nt, const char *who) {
+    int nd = d ? (d->nd ? d->nd : 1) : 1, radial = k->kind == KIFMM_KERNEL_LAPLACE || k->kind == KIFMM_KERNEL_YUKAWA;
+    static const char *const kname[] = {"Laplace", "Yukawa", "Stokes", "a user kernel"};
+    kifmm_status st;
+#define KIFMM__REFUSE(...) do { kifmm__log(c, KIFMM_ERR_INVALID_ARGUMENT, __VA_ARGS__); return KIFMM_ERR_INVALID_ARGUMENT; } while (0)
+    if (!d) KIFMM__REFUSE("%s: desc is NULL", who);
+    if (nd < 1 || nd > c->nd) KIFMM__REFUSE("%s: desc->nd = %d is outside 1..config.nd = %d", who, d->nd, c->nd);
+    if (ns && !d->charges && !d->dipoles) KIFMM__REFUSE("%s: no input: desc->charges and desc->dipoles are both NULL", who);
+    if (nt && !d->potentials && !d->gradients && !d->hessians)
+        KIFMM__REFUSE("%s: no output: desc->potentials, gradients and hessians are all NULL", who);
+    if (d->dipoles && !radial) KIFMM__REFUSE("%s: desc->dipoles given, but %s takes none", who, kname[k->kind]);
+    if (d->hessians && !radial) KIFMM__REFUSE("%s: desc->hessians wanted, but %s gives none", who, kname[k->kind]);
+    if (d->gradients && k->kind == KIFMM_KERNEL_USER) KIFMM__REFUSE("%s: desc->gradients wanted, but a user kernel "
+                                                                    "gives values only", who);
+#undef KIFMM__REFUSE
+    if (d->charges && (st = kifmm__check_values(c, d->charges, ns, k->sdim, nd, "charge")) != KIFMM_OK) return st;
+    if (d->dipoles && (st = kifmm__check_values(c, d->dipoles, ns, 3, nd, "dipole")) != KIFMM_OK) return st;
+    return KIFMM_OK;
+}
+
+/* a non-finite output where the inputs were finite: only a user kernel can do that */
+static kifmm_status kifmm__check_user_output(const kifmm_config *c, const double *v, size_t n, const char *who) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (!(v[i] - v[i] == 0)) {
+            kifmm__log(c, KIFMM_ERR_NUMERICAL, "%s: the user kernel gave a non-finite value (%g) at potential %zu", who,
+                       v[i], i);
+            return KIFMM_ERR_NUMERICAL;
+        }
+    return KIFMM_OK;
+}
+
+/* a checked evaluation: the inputs into sorted planes, the passes, results into the caller's arrays */
+static kifmm_status kifmm__evaluate(kifmm *f, const kifmm_eval_desc *desc) {
+    const kifmm_tree *t = &f->tree;
+    kifmm__eval *e = &f->eval;
+    size_t ns = t->nsources, nt = t->ntargets, sd = (size_t)e->sdim, nd = (size_t)(desc->nd ? desc->nd : 1);
+    size_t nchk = nd * (size_t)e->nc * t->nboxes;
     double t0 = kifmm__now();
     ptrdiff_t j;
     int old;
+    e->call.nd = (int)nd;
+    e->call.has_q = desc->charges != NULL;
+    e->call.has_dip = desc->dipoles != NULL;
+    e->call.pot = desc->potentials;
+    e->call.grad = desc->gradients;
+    e->call.hess = desc->hessians;
+    KIFMM__OMP(omp parallel num_threads(e->nthreads))
+    {
+        size_t d, b;
+        KIFMM__OMP(omp for schedule(static) nowait)
+        for (j = 0; j < (ptrdiff_t)(desc->charges ? ns : 0); j++) {
+            const double *q = desc->charges + t->src_perm[j] * sd * nd;
+            for (d = 0; d < nd; d++)
+                for (b = 0; b < sd; b++) e->q[(d * sd + b) * ns + (size_t)j] = q[b * nd + d];
+        }
+        KIFMM__OMP(omp for schedule(static) nowait)
+        for (j = 0; j < (ptrdiff_t)(desc->dipoles ? ns : 0); j++) {
+            const double *v = desc->dipoles + t->src_perm[j] * 3 * nd;
+            for (d = 0; d < nd; d++)
+                for (b = 0; b < 3; b++) e->dip[(d * 3 + b) * ns + (size_t)j] = v[b * nd + d];
+        }
+        KIFMM__OMP(omp for schedule(static) nowait)
+        for (j = 0; j < (ptrdiff_t)nchk; j++) e->check[j] = 0;
+    }
+    old = kifmm__threads_begin(f->cfg.threads);
+    kifmm__passes(f);
+    kifmm__threads_end(old);
+    f->stats.seconds_evaluate = kifmm__now() - t0;
+    if (f->kern.kind == KIFMM_KERNEL_USER && desc->potentials)
+        return kifmm__check_user_output(&f->cfg, desc->potentials, nt * (size_t)e->tdim * nd, "kifmm_evaluate_ex");
+    return KIFMM_OK;
+}
+
+KIFMM_DEF kifmm_status kifmm_evaluate_ex(kifmm *f, const kifmm_eval_desc *desc) {
+    kifmm_status st;
     if (!f) return KIFMM_ERR_INVALID_ARGUMENT;
-    t = &f->tree;
-    e = &f->eval;
-    ns = t->nsources;
-    nt = t->ntargets;
+    st = kifmm__check_desc(&f->cfg, &f->kern, desc, f->tree.nsources, f->tree.ntargets, "kifmm_evaluate_ex");
+    return st != KIFMM_OK ? st : kifmm__evaluate(f, desc);
+}
+
+/* kifmm_evaluate_ex with nd = 1, charges, potentials and gradients: the same path, bitwise */
+KIFMM_DEF kifmm_status kifmm_evaluate(kifmm *f, const double *charges, double *pot, double *grad) {
+    kifmm_eval_desc d;
+    size_t ns, nt;
+    if (!f) return KIFMM_ERR_INVALID_ARGUMENT;
+    ns = f->tree.nsources;
+    nt = f->tree.ntargets;
     if ((ns && !charges) || (nt && !pot)) {
         kifmm__log(&f->cfg, KIFMM_ERR_INVALID_ARGUMENT, "kifmm_evaluate: the %s array is NULL",
                    (ns && !charges) ? "charges" : "potentials");
         return KIFMM_ERR_INVALID_ARGUMENT;
     }
-    if (kifmm__check_charges(&f->cfg, charges, ns) != KIFMM_OK) return KIFMM_ERR_NONFINITE_INPUT;
-    n = (size_t)f->ops.n;
-    e->grad = grad ? e->grad_buf : NULL;
-    KIFMM__OMP(omp parallel num_threads(e->nthreads))
-    {
-        KIFMM__OMP(omp for schedule(static) nowait)
-        for (j = 0; j < (ptrdiff_t)ns; j++) e->q[j] = charges[t->src_perm[j]];
-        KIFMM__OMP(omp for schedule(static) nowait)
-        for (j = 0; j < (ptrdiff_t)nt; j++) e->pot[j] = 0;
-        KIFMM__OMP(omp for schedule(static) nowait)
-        for (j = 0; j < (ptrdiff_t)(grad ? 3 * nt : 0); j++) e->grad_buf[j] = 0;
-        KIFMM__OMP(omp for schedule(static) nowait)
-        for (j = 0; j < (ptrdiff_t)(n * t->nboxes); j++) e->check[j] = 0;
-    }
-    old = kifmm__threads_begin(f->cfg.threads);
-    kifmm__passes(f);
-    kifmm__threads_end(old);
-    KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
-    for (j = 0; j < (ptrdiff_t)nt; j++) {
-        size_t d = t->tgt_perm[j];
-        pot[d] = e->pot[j];
-        if (grad) {
-            grad[3 * d] = e->grad[j];
-            grad[3 * d + 1] = e->grad[nt + j];
-            grad[3 * d + 2] = e->grad[2 * nt + j];
-        }
-    }
-    f->stats.seconds_evaluate = kifmm__now() - t0;
-    return KIFMM_OK;
+    memset(&d, 0, sizeof d);
+    d.nd = 1;
+    d.charges = ns ? charges : NULL;
+    d.potentials = pot;
+    d.gradients = grad;
+    return kifmm_evaluate_ex(f, &d);
 }
 
+/* ==== DIRECT ================================================================================== */
 /* validated like kifmm_create + kifmm_evaluate (same statuses; there is no logger to name the item) */
 KIFMM_DEF kifmm_status kifmm_direct(const double *s, size_t ns, const double *q, const double *t, size_t nt,
                                      double *pot, double *grad) {
@@ -488,6 +736,73 @@ KIFMM_DEF kifmm_status kifmm_direct(const double *s, size_t ns, const double *q,
             grad[3 * i + 2] = KIFMM_INV_4PI * gz;
         }
     }
+    return KIFMM_OK;
+}
+
+/* a user kernel's direct sum: its own function on the caller's arrays, one density set at a time
+   (the set's densities de-interleaved into w: ns sdim doubles), targets in blocks */
+static void kifmm__direct_user(const kifmm__kernel *k, int nd, const double *s, size_t ns, const double *t, size_t nt,
+                               const double *q, double *w, double *pot) {
+    int d, a;
+    for (d = 0; d < nd; d++) {
+        ptrdiff_t i0;
+        size_t i;
+        for (i = 0; i < ns * (size_t)k->sdim; i++) w[i] = q[i * (size_t)nd + d];
+        KIFMM__OMP(omp parallel for schedule(dynamic, 1))
+        for (i0 = 0; i0 < (ptrdiff_t)nt; i0 += KIFMM__UBLOCK_T) {
+            double v[KIFMM__UBLOCK_T * KIFMM__MAX_KDIM];
+            size_t m = nt - (size_t)i0 < KIFMM__UBLOCK_T ? nt - (size_t)i0 : KIFMM__UBLOCK_T, j;
+            memset(v, 0, sizeof v);
+            k->eval(t + 3 * (size_t)i0, m, s, ns, w, v, k->user);
+            for (j = 0; j < m; j++)
+                for (a = 0; a < k->tdim; a++) pot[(((size_t)i0 + j) * k->tdim + a) * nd + d] = v[j * k->tdim + a];
+        }
+    }
+}
+
+KIFMM_DEF kifmm_status kifmm_direct_ex(const kifmm_config *config, const double *s, size_t ns, const double *t,
+                                        size_t nt, const kifmm_eval_desc *desc) {
+    kifmm_config c;
+    kifmm__kernel k;
+    kifmm_status st;
+    int nd, old;
+    ptrdiff_t i;
+    if ((st = kifmm__resolve(config, &c, &k)) != KIFMM_OK) return st;
+    if ((st = kifmm__check_points(&c, s, ns, "sources")) != KIFMM_OK) return st;
+    if ((st = kifmm__check_points(&c, t, nt, "targets")) != KIFMM_OK) return st;
+    if ((st = kifmm__check_desc(&c, &k, desc, ns, nt, "kifmm_direct_ex")) != KIFMM_OK) return st;
+    nd = desc->nd ? desc->nd : 1;
+    old = kifmm__threads_begin(c.threads);
+    if (k.kind == KIFMM_KERNEL_USER) {
+        size_t bytes = ns * (size_t)k.sdim * sizeof(double);
+        double *w = ns && desc->potentials ? (double *)kifmm__alloc(&c.allocator, bytes) : NULL;
+        if (ns && desc->potentials && !w) {
+            kifmm__threads_end(old);
+            kifmm__log(&c, KIFMM_ERR_OUT_OF_MEMORY, "kifmm_direct_ex: out of memory (%zu bytes)", bytes);
+            return KIFMM_ERR_OUT_OF_MEMORY;
+        }
+        if (desc->potentials) {
+            if (ns) kifmm__direct_user(&k, nd, s, ns, t, nt, desc->charges, w, desc->potentials);
+            else memset(desc->potentials, 0, nt * (size_t)k.tdim * nd * sizeof(double));
+        }
+        kifmm__free(&c.allocator, w, bytes);
+        kifmm__threads_end(old);
+        return desc->potentials ? kifmm__check_user_output(&c, desc->potentials, nt * (size_t)k.tdim * nd,
+                                                           "kifmm_direct_ex")
+                                : KIFMM_OK;
+    }
+    KIFMM__OMP(omp parallel for schedule(dynamic, 16))
+    for (i = 0; i < (ptrdiff_t)nt; i++) {
+        size_t np = (size_t)k.tdim * nd, u = (size_t)i, j;
+        double *pp = desc->potentials ? desc->potentials + u * np : NULL;
+        double *gp = desc->gradients ? desc->gradients + u * 3 * np : NULL;
+        double *hp = desc->hessians ? desc->hessians + u * 6 * nd : NULL;
+        if (pp) for (j = 0; j < np; j++) pp[j] = 0;
+        if (gp) for (j = 0; j < 3 * np; j++) gp[j] = 0;
+        if (hp) for (j = 0; j < 6 * (size_t)nd; j++) hp[j] = 0;
+        kifmm__direct_one(&k, nd, s, ns, desc->charges, desc->dipoles, t + 3 * u, 0.0, pp, gp, hp);
+    }
+    kifmm__threads_end(old);
     return KIFMM_OK;
 }
 

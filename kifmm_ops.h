@@ -46,6 +46,9 @@ typedef void (*kifmm_kernel_fn)(const double *targets, size_t nt,
                                 const double *sources, size_t ns,
                                 const double *densities, double *values, void *user);
 
+enum kifmm_op { KIFMM_OP_P2M, KIFMM_OP_M2M, KIFMM_OP_M2L, KIFMM_OP_L2L,
+                KIFMM_OP_L2P, KIFMM_OP_M2P, KIFMM_OP_P2L, KIFMM_OP_P2P };   /* kifmm_stats.seconds_op */
+
 typedef struct kifmm_kernel {  /* all-zero = Laplace */
     kifmm_kernel_kind kind;
     double param;              /* lambda (Yukawa), mu (Stokes) */
@@ -143,6 +146,12 @@ KIFMM__FN void kifmm__surface_at(const double *ref, int n, const double c[3], do
 #ifndef KIFMM__C2E_RCOND
 #define KIFMM__C2E_RCOND (4 * DBL_EPSILON)   /* relative cut-off of the check-to-equivalent pinv */
 #endif
+/* the same for the kernels without the radial symmetry (their pinv is one dense SVD, whose values
+   below about 1e-12 of the largest are noise): measured on Stokes, p = 6..8, the error falls from
+   5.6e-3 (p = 7, cut 4 eps: the noise amplified) to 3e-6 with a cut between 1e-11 and 1e-7 */
+#ifndef KIFMM__C2E_RCOND_GENERIC
+#define KIFMM__C2E_RCOND_GENERIC 1e-8
+#endif
 #ifndef KIFMM__M2L_BLOCK           /* (the chunked test builds with a tiny one) */
 #define KIFMM__M2L_BLOCK 512      /* target boxes per M2L task: more targets per vector in each
                                      GEMM (sparse levels: the sphere's M2L 0.32 -> 0.27 s against
@@ -152,22 +161,47 @@ KIFMM__FN void kifmm__surface_at(const double *ref, int n, const double c[3], do
 #define KIFMM__LEAF_CHUNK 1024    /* columns per batched P2M / L2P / M2M / L2L GEMM: 2 n of them
                                      buffered (p = 8: 4.6 MiB); 4096 measured no faster */
 #endif
+#ifndef KIFMM__TGT_BLOCK           /* (a test builds with a tiny one) */
+#define KIFMM__TGT_BLOCK 512      /* targets per block of the leaf pass (a leaf with more takes several) */
+#endif
 #define KIFMM_RADIUS_INNER 1.05   /* upward equivalent, downward check */
 #define KIFMM_RADIUS_OUTER 2.95   /* upward check, downward equivalent */
 
-/* ---- precomputed operators (unit reference box, scaled per level) -------------------------- */
+/* ---- the kernel as data -------------------------------------------------------------------- */
+typedef struct kifmm__kernel {
+    int    kind;                  /* KIFMM_KERNEL_* */
+    int    sdim, tdim;            /* densities per source, values per target */
+    double lambda;                /* Yukawa screening, in the units of the points it is applied to */
+    double c;                     /* 1 / (4 pi), or 1 / (8 pi mu) for Stokes */
+    double h;                     /* homogeneity degree; NaN: none */
+    kifmm_kernel_fn eval;         /* user kernels */
+    void  *user;
+} kifmm__kernel;
+
+/* ---- precomputed operators: one set on a box of half-width w0 ------------------------------
+   A homogeneous kernel (K(a r) = a^h K(r)) has one set on the unit box for every level; the
+   others one set per level of the tree. Yukawa's sets stay on the unit box with the level's
+   screening lambda w (its kernel at half-width w is that one / w: h = -1 there too); a user
+   kernel without homogeneity gets sets built at the level's own half-width (w0 = w, h = 0).
+   At half-width w a check-to-equivalent solve scales by (w / w0)^-h and an M2L by (w / w0)^h;
+   M2M and L2L do not scale. */
 typedef struct kifmm__ops {
     kifmm_allocator alloc;
+    kifmm__kernel kern;           /* the kernel of this set, on its box */
     int     order, n;             /* expansion order, surface points */
+    int     ne, nc;               /* an equivalent vector (n sdim) and a check vector (n tdim): component planes */
+    double  w0, h;
     double *surf;                 /* reference surface, 3n, structure of arrays */
-    int     c2e_rank;
-    double *c2e_v, *c2e_u;        /* pinv(K(upward check, upward equivalent)) = c2e_v (n x r) c2e_u (r x n);
-                                     the downward check-to-equivalent is its transpose */
-    double *m2m;                  /* n x 8n: parent equivalent from the 8 children's, stacked */
-    double *l2l;                  /* 8n x n: the 8 children's check potentials from the parent's */
+    int     c2e_rank, dc2e_rank;
+    double *c2e_v, *c2e_u;        /* upward pinv(K(check, equivalent)) = c2e_v (ne x r) c2e_u (r x nc) */
+    double *dc2e_v, *dc2e_u;      /* downward one, the same way; NULL for a symmetric kernel, whose downward
+                                     check-to-equivalent is the upward one's transpose */
+    double *m2m;                  /* ne x 8ne: parent equivalent from the 8 children's, stacked */
+    double *l2l;                  /* 8nc x nc: the 8 children's check vectors from the parent's */
     int     k;                    /* M2L rank */
-    double *m2l_u;                /* n x k basis of the M2L operators (left = right by symmetry) */
-    double *m2l_c;                /* the 316 cores, K_t ~ U C_t U^T, at m2l_c + m2l_coff[t]: C_t itself
+    double *m2l_u;                /* nc x k: expands compressed locals into check vectors */
+    double *m2l_v;                /* ne x k: compresses multipoles; m2l_u itself (not a copy) for a symmetric kernel */
+    double *m2l_c;                /* the 316 cores, K_t ~ U C_t V^T, at m2l_c + m2l_coff[t]: C_t itself
                                      (k x k) when m2l_r[t] == k, else factors A_t (k x r) then B_t^T
                                      (r x k), C_t ~ A_t B_t^T; r == 0: negligible at the tolerance */
     int    *m2l_r;                /* 316 core ranks */
@@ -178,47 +212,70 @@ typedef struct kifmm__ops {
     size_t  bytes;
 } kifmm__ops;
 
-/* m2l_rank > 0 fixes k; else k = #(sigma_i > m2l_tolerance * sigma_0). */
+/* m2l_rank > 0 fixes k; else k = #(sigma_i > m2l_tolerance * sigma_0). kern: the kernel on the
+   set's box (w0, and for Yukawa the screening of that box). with_m2l = 0: no M2L operators (the
+   sets of levels 0 and 1, which have no V lists). */
 KIFMM__FN kifmm_status kifmm__ops_build(kifmm__ops *ops, const kifmm_allocator *alloc, const kifmm_blas *blas,
-                                       int order, int m2l_rank, double m2l_tolerance, uint64_t seed);
+                                        const kifmm__kernel *kern, double w0, int order, int m2l_rank,
+                                        double m2l_tolerance, uint64_t seed, int with_m2l);
 KIFMM__FN void kifmm__ops_free(kifmm__ops *ops);
 
-/* ---- evaluation state and the eight operators ---------------------------------------------- */
+/* ---- evaluation state ------------------------------------------------------------------------ */
+/* one evaluation: what the sources carry, what the targets want, the caller's output arrays */
+typedef struct kifmm__call {
+    int     nd;                   /* density sets */
+    int     has_q, has_dip;
+    double *pot, *grad, *hess;    /* the caller's arrays (layouts of kifmm_eval_desc); any may be NULL */
+} kifmm__call;
+
 typedef struct kifmm__eval {
-    const kifmm__ops  *ops;
+    const kifmm__ops *ops;        /* nops sets: one for every level, or ops[l] for level l */
+    int     nops;
     const kifmm_tree *tree;
-    kifmm_blas        blas;
+    kifmm__kernel kern;           /* the kernel at the points' own scale */
+    kifmm_blas blas;
     int     nthreads;             /* parallel regions use at most this many threads */
-    double *equiv;                /* n per box: upward equivalent densities */
-    double *check;                /* n per box: downward check potentials */
-    double *q;                    /* charges in sorted source order */
-    double *pot;                  /* potentials in sorted target order */
-    double *grad;                 /* gradients wanted by this evaluation (grad_buf) or NULL */
-    double *grad_buf;             /* gradients, 3 x nt structure of arrays */
-    double *leafbuf;              /* 2 n x leaf_cols: batched check <-> equivalent solves, M2M, L2L */
-    int    *leaf_src, *leaf_tgt;  /* the leaves P2M / L2P work on: with sources, with targets (and at
-                                     level 2 or below); nleaf_src, nleaf_tgt of them */
+    int     ndmax, sdim, tdim;    /* config.nd; the kernel's dimensions */
+    int     n, ne, nc;            /* surface points, equivalent and check vector lengths */
+    double *equiv;                /* upward equivalent vectors, [d][box][ne] */
+    double *check;                /* downward check vectors, [d][box][nc] */
+    double *q;                    /* densities in sorted source order, planes [d][b][i] */
+    double *dip;                  /* dipoles in sorted source order, planes [d][c][i]; NULL: the kernel takes none */
+    double *leafbuf;              /* 2 max(ne, nc) x (leaf_cols ndmax): batched solves, M2M, L2L */
+    int    *leaf_src, *leaf_tgt;  /* leaves with sources, with targets, in box (level) order */
     int     nleaf_src, nleaf_tgt;
-    int     leaf_cols;            /* columns per batch (KIFMM__LEAF_CHUNK at most) */
-    double *m2l_buf;              /* compressed multipoles of a level (k x boxes) */
+    int     leaf_cols;            /* leaves per batched GEMM */
+    double *m2l_buf;              /* compressed multipoles of a level, [d][box][k] */
     size_t  m2l_level_max;
-    double *thread_buf;           /* per thread: one box's surface coordinates */
+    int     m2l_block;            /* target boxes per M2L task: KIFMM__M2L_BLOCK / ndmax */
+    const double **m2l_src;       /* per thread, m2l_block ndmax each: an M2L task's GEMM columns */
+    double **m2l_dst;
+    size_t  tgt_block;            /* targets per block of the leaf pass */
+    double *thread_buf;           /* per thread: see kifmm__thread_parts */
     size_t  thread_len;
+    kifmm__call call;
     size_t  bytes;
 } kifmm__eval;
 
-KIFMM__FN kifmm_status kifmm__eval_init(kifmm__eval *e, const kifmm__ops *ops, const kifmm_tree *tree,
-                                       const kifmm_blas *blas, int nthreads, int gradients);
+KIFMM__FN kifmm_status kifmm__eval_init(kifmm__eval *e, const kifmm__ops *ops, int nops, const kifmm_tree *tree,
+                                        const kifmm__kernel *kern, const kifmm_blas *blas, int nthreads, int ndmax);
 KIFMM__FN void kifmm__eval_free(kifmm__eval *e, const kifmm_allocator *alloc);
 
+/* The passes. Upward: P2M, M2M; across: M2L, P2L (into check vectors); downward: L2L; then the
+   leaf pass: for each leaf with targets, block by block, L2P, M2P (W), the X list taken directly,
+   and P2P (U) into a thread-local block, written once into the caller's arrays. */
+#define KIFMM__LEAF_L2P 1
+#define KIFMM__LEAF_M2P 2
+#define KIFMM__LEAF_X   4
+#define KIFMM__LEAF_P2P 8
+#define KIFMM__LEAF_ALL 15
 KIFMM__FN void kifmm__op_p2m(kifmm__eval *e);              /* leaves: particles -> equivalent */
 KIFMM__FN void kifmm__op_m2m(kifmm__eval *e, int level);   /* children at level -> parents */
 KIFMM__FN void kifmm__op_m2l(kifmm__eval *e, int level);   /* V list of the boxes of a level */
-KIFMM__FN void kifmm__op_p2l(kifmm__eval *e);              /* X list of every box */
+KIFMM__FN void kifmm__op_p2l(kifmm__eval *e);              /* X list of boxes with many targets */
 KIFMM__FN void kifmm__op_l2l(kifmm__eval *e, int level);   /* parents at level -> children */
-KIFMM__FN void kifmm__op_l2p(kifmm__eval *e);              /* leaves: check -> targets */
-KIFMM__FN void kifmm__op_m2p(kifmm__eval *e);              /* W list of leaves */
-KIFMM__FN void kifmm__op_p2p(kifmm__eval *e);              /* U list of leaves */
+/* the leaf pass with the parts in mask; adds each part's time (per thread, averaged) to sec[] */
+KIFMM__FN void kifmm__op_leaves(kifmm__eval *e, unsigned mask, double sec[8]);
 
 
 /* ---- dense linear algebra: GEMM ------------------------------------------------------------ */
@@ -1383,15 +1440,6 @@ typedef struct kifmm__tgt {
     size_t hess_a, hess_d;
 } kifmm__tgt;
 
-typedef struct kifmm__kernel {
-    int    kind;                  /* KIFMM_KERNEL_* */
-    int    sdim, tdim;
-    double lambda;                /* Yukawa screening, in the units of the points it is applied to */
-    double c;                     /* 1 / (4 pi), or 1 / (8 pi mu) for Stokes */
-    double h;                     /* homogeneity degree; NaN: none */
-    kifmm_kernel_fn eval;         /* user kernels */
-    void  *user;
-} kifmm__kernel;
 
 #define KIFMM__MAX_KDIM 9         /* the largest sdim / tdim of a user kernel */
 #define KIFMM__UBLOCK_T 64        /* user kernels: targets and sources per callback */
@@ -1436,6 +1484,11 @@ KIFMM__INLINE kifmm__v kifmm__vround(kifmm__v a) {
     return _mm512_roundscale_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 KIFMM__INLINE kifmm__v kifmm__vmax(kifmm__v a, kifmm__v b) { return _mm512_max_pd(a, b); }
+KIFMM__INLINE kifmm__v kifmm__vsqrt(kifmm__v a) { return _mm512_sqrt_pd(a); }
+KIFMM__INLINE kifmm__v kifmm__vdiv(kifmm__v a, kifmm__v b) { return _mm512_div_pd(a, b); }
+KIFMM__INLINE kifmm__v kifmm__vpos(kifmm__v x, kifmm__v a) {      /* a where x > 0, else 0 */
+    return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_GT_OQ), a);
+}
 #elif defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define KIFMM__VW 4
@@ -1479,6 +1532,11 @@ KIFMM__INLINE kifmm__v kifmm__vround(kifmm__v a) {
     return _mm256_round_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 KIFMM__INLINE kifmm__v kifmm__vmax(kifmm__v a, kifmm__v b) { return _mm256_max_pd(a, b); }
+KIFMM__INLINE kifmm__v kifmm__vsqrt(kifmm__v a) { return _mm256_sqrt_pd(a); }
+KIFMM__INLINE kifmm__v kifmm__vdiv(kifmm__v a, kifmm__v b) { return _mm256_div_pd(a, b); }
+KIFMM__INLINE kifmm__v kifmm__vpos(kifmm__v x, kifmm__v a) {
+    return _mm256_and_pd(a, _mm256_cmp_pd(x, _mm256_setzero_pd(), _CMP_GT_OQ));
+}
 #else
 #define KIFMM__VW 1
 typedef double kifmm__v;
@@ -1494,6 +1552,9 @@ KIFMM__INLINE kifmm__v kifmm__vrsqrt(kifmm__v r2) { return r2 > 0 ? 1.0 / sqrt(r
 KIFMM__INLINE kifmm__v kifmm__vldexp(kifmm__v a, kifmm__v n) { return ldexp(a, (int)n); }
 KIFMM__INLINE kifmm__v kifmm__vround(kifmm__v a) { return floor(a + 0.5); }
 KIFMM__INLINE kifmm__v kifmm__vmax(kifmm__v a, kifmm__v b) { return a > b ? a : b; }
+KIFMM__INLINE kifmm__v kifmm__vsqrt(kifmm__v a) { return sqrt(a); }
+KIFMM__INLINE kifmm__v kifmm__vdiv(kifmm__v a, kifmm__v b) { return a / b; }
+KIFMM__INLINE kifmm__v kifmm__vpos(kifmm__v x, kifmm__v a) { return x > 0 ? a : 0.0; }
 #endif
 
 /* e^x for x <= 0: x = n ln 2 + r, |r| <= ln 2 / 2, e^r by its Taylor series to r^13 (truncation
@@ -1837,9 +1898,9 @@ KIFMM__FN void kifmm__interact(const kifmm__kernel *k, int nd, const kifmm__src 
 /* ---- the reference: one target against all sources in the caller's layouts, exact arithmetic
    (sqrt, exp and divisions, no SIMD estimates), independent of the kernels above; kifmm_direct_ex
    and FMM3D's direct routines. Pairs with r^2 <= thresh2 are skipped. Adds into the target's
-   slices: pot[a nd + d], grad[(3 a + c) nd + d], hess[h nd + d]. Built-in kernels only (a user
-   kernel is its own reference). */
-static void kifmm__direct_one(const kifmm__kernel *k, int nd, const double *src, size_t ns, const double *q,
+   slices: pot[a nd + d], grad[(3 a + c) nd + d], hess[h nd + d], each NULL when not wanted. Built-in
+   kernels only (a user kernel is its own reference). */
+KIFMM__FN void kifmm__direct_one(const kifmm__kernel *k, int nd, const double *src, size_t ns, const double *q,
                               const double *dip, const double *x, double thresh2, double *pot, double *grad,
                               double *hess) {
     size_t j;
@@ -1856,7 +1917,7 @@ static void kifmm__direct_one(const kifmm__kernel *k, int nd, const double *src,
                 double f[3], fx = 0, ir3 = ir * ir * ir;
                 for (b = 0; b < 3; b++) { f[b] = q[(3 * j + b) * (size_t)nd + d]; fx += f[b] * r[b]; }
                 for (a = 0; a < 3; a++) {
-                    pot[a * nd + d] += k->c * (f[a] * ir + r[a] * fx * ir3);
+                    if (pot) pot[a * nd + d] += k->c * (f[a] * ir + r[a] * fx * ir3);
                     if (grad)
                         for (b = 0; b < 3; b++)
                             grad[(3 * a + b) * nd + d] += k->c * ((r[a] * f[b] - f[a] * r[b] + (a == b) * fx) * ir3 -
@@ -1883,7 +1944,7 @@ static void kifmm__direct_one(const kifmm__kernel *k, int nd, const double *src,
             int h;
             if (dip)
                 for (a = 0; a < 3; a++) { v[a] = dip[(3 * j + a) * (size_t)nd + d]; vx += v[a] * r[a]; }
-            pot[d] += k->c * (qq * g0 - vx * d1);
+            if (pot) pot[d] += k->c * (qq * g0 - vx * d1);
             if (grad)
                 for (a = 0; a < 3; a++) grad[a * nd + d] += k->c * (qq * r[a] * d1 - (v[a] * d1 + r[a] * vx * d2));
             if (hess)
@@ -1935,14 +1996,53 @@ static void kifmm__inv_dist(const double a[3], const double *bx, const double *b
     }
 }
 
-KIFMM__FN void kifmm__kernel_matrix(const double *t, int nt, const double *s, int ns, double *k, int ldk) {
+/* out[i] = c e^(-lambda |b_i - a|) / |b_i - a|, 0 where b_i = a: Yukawa's column, with a correctly
+   rounded sqrt and division and the vector e^x */
+static void kifmm__yukawa_col(const kifmm__kernel *k, const double a[3], const double *bx, const double *by,
+                              const double *bz, int m, double *out) {
+    int i = 0;
+#if KIFMM__VW > 1
+    {
+        kifmm__v ax = kifmm__vset(a[0]), ay = kifmm__vset(a[1]), az = kifmm__vset(a[2]), c = kifmm__vset(k->c);
+        kifmm__v nl = kifmm__vset(-k->lambda);
+        for (; i + KIFMM__VW <= m; i += KIFMM__VW) {
+            kifmm__v dx = kifmm__vsub(kifmm__vload(bx + i), ax), dy = kifmm__vsub(kifmm__vload(by + i), ay);
+            kifmm__v dz = kifmm__vsub(kifmm__vload(bz + i), az);
+            kifmm__v r2 = kifmm__vfma(dz, dz, kifmm__vfma(dy, dy, kifmm__vmul(dx, dx))), r = kifmm__vsqrt(r2);
+            kifmm__v v = kifmm__vdiv(kifmm__vmul(c, kifmm__vexp_neg(kifmm__vmul(nl, r))), r);
+            kifmm__vstore(out + i, kifmm__vpos(r2, v));
+        }
+    }
+#endif
+    for (; i < m; i++) {
+        double dx = bx[i] - a[0], dy = by[i] - a[1], dz = bz[i] - a[2], r = sqrt(dx * dx + dy * dy + dz * dz);
+        out[i] = r > 0 ? k->c * exp(-k->lambda * r) / r : 0.0;
+    }
+}
+
+/* a column of a radial kernel's matrix: G(b_i - a) for i < m */
+static void kifmm__radial_col(const kifmm__kernel *k, const double a[3], const double *bx, const double *by,
+                              const double *bz, int m, double *out) {
+    if (k->kind == KIFMM_KERNEL_YUKAWA) kifmm__yukawa_col(k, a, bx, by, bz, m, out);
+    else kifmm__inv_dist(a, bx, by, bz, m, out);
+}
+
+/* K[i + j*ldk] = G(t_i, s_j) of a radial kernel for structure-of-arrays points (ld = point count) */
+static void kifmm__kmat_radial(const kifmm__kernel *kern, const double *t, int nt, const double *s, int ns, double *k,
+                               int ldk) {
     ptrdiff_t j;
     KIFMM__OMP(omp parallel for schedule(static))
     for (j = 0; j < ns; j++) {
         double a[3];
         a[0] = s[j]; a[1] = s[ns + j]; a[2] = s[2 * ns + j];
-        kifmm__inv_dist(a, t, t + nt, t + 2 * nt, nt, k + (size_t)j * ldk);
+        kifmm__radial_col(kern, a, t, t + nt, t + 2 * nt, nt, k + (size_t)j * ldk);
     }
+}
+
+/* the Laplace kernel's */
+static const kifmm__kernel kifmm__laplace = {KIFMM_KERNEL_LAPLACE, 1, 1, 0.0, KIFMM_INV_4PI, -1.0, NULL, NULL};
+KIFMM__FN void kifmm__kernel_matrix(const double *t, int nt, const double *s, int ns, double *k, int ldk) {
+    kifmm__kmat_radial(&kifmm__laplace, t, nt, s, ns, k, ldk);
 }
 
 /* ---- surfaces ----------------------------------------------------------------------------- */
@@ -1973,7 +2073,8 @@ KIFMM__FN void kifmm__surface_at(const double *ref, int n, const double c[3], do
 /* K_t on the unit box (target check points at r s, sources at 2d + r s, r = RADIUS_INNER) into k
    (ld ldk), or its transpose K_t^T when trans */
 #define KIFMM__MAX_SURFACE 1352   /* kifmm__surface_size(16), the highest order */
-static void kifmm__m2l_block(const double *s, int n, const int d[3], int trans, double *k, size_t ldk) {
+static void kifmm__m2l_block(const kifmm__kernel *kern, const double *s, int n, const int d[3], int trans, double *k,
+                             size_t ldk) {
     double b[3 * KIFMM__MAX_SURFACE], a[3], r = KIFMM_RADIUS_INNER;
     int i, j, c;
     /* column j holds source j (K_t) or target j (K_t^T) against the other side's points, b */
@@ -1981,7 +2082,7 @@ static void kifmm__m2l_block(const double *s, int n, const int d[3], int trans, 
         for (i = 0; i < n; i++) b[c * n + i] = (trans ? 2 * d[c] : 0) + r * s[c * n + i];
     for (j = 0; j < n; j++) {
         for (c = 0; c < 3; c++) a[c] = (trans ? 0 : 2 * d[c]) + r * s[c * n + j];
-        kifmm__inv_dist(a, b, b + n, b + 2 * n, n, k + (size_t)j * ldk);
+        kifmm__radial_col(kern, a, b, b + n, b + 2 * n, n, k + (size_t)j * ldk);
     }
 }
 
@@ -1989,6 +2090,7 @@ static void kifmm__m2l_block(const double *s, int n, const int d[3], int trans, 
    vectors into buf; the chunk last generated is kept, so a product over one chunk regenerates
    nothing. */
 typedef struct kifmm__fat {
+    const kifmm__kernel *kern;
     const double *surf;
     const int *tv;
     int n, count, chunk, cached_from;     /* vectors per chunk; first position in the buffer */
@@ -2005,7 +2107,7 @@ static const double *kifmm__fat_chunk(kifmm__fat *f, int c0) {
     for (c = c0; c < c1; c++) {
         int d[3];
         kifmm__transfer_vector(f->tv[c], d);
-        kifmm__m2l_block(f->surf, f->n, d, 0, f->buf + (size_t)(c - c0) * nn, (size_t)f->n);
+        kifmm__m2l_block(f->kern, f->surf, f->n, d, 0, f->buf + (size_t)(c - c0) * nn, (size_t)f->n);
     }
     f->cached_from = c0;
     return f->buf;
@@ -2026,20 +2128,26 @@ static void kifmm__fat_apply(int trans, int ncols, const double *x, int ldx, dou
 }
 
 KIFMM__FN void kifmm__ops_free(kifmm__ops *o) {
-    size_t n, k;
+    size_t n, k, ne, nc, mn;
     if (!o) return;
     n = (size_t)o->n;
     k = (size_t)o->k;
+    ne = (size_t)o->ne;
+    nc = (size_t)o->nc;
+    mn = ne < nc ? ne : nc;
     kifmm__free(&o->alloc, o->surf, 3 * n * sizeof(double));
-    kifmm__free(&o->alloc, o->c2e_v, n * n * sizeof(double));
-    kifmm__free(&o->alloc, o->c2e_u, n * n * sizeof(double));
-    kifmm__free(&o->alloc, o->m2m, 8 * n * n * sizeof(double));
-    kifmm__free(&o->alloc, o->l2l, 8 * n * n * sizeof(double));
-    kifmm__free(&o->alloc, o->m2l_u, n * k * sizeof(double));
+    kifmm__free(&o->alloc, o->c2e_v, ne * mn * sizeof(double));
+    kifmm__free(&o->alloc, o->c2e_u, mn * nc * sizeof(double));
+    kifmm__free(&o->alloc, o->dc2e_v, ne * mn * sizeof(double));
+    kifmm__free(&o->alloc, o->dc2e_u, mn * nc * sizeof(double));
+    kifmm__free(&o->alloc, o->m2m, 8 * ne * ne * sizeof(double));
+    kifmm__free(&o->alloc, o->l2l, 8 * nc * nc * sizeof(double));
+    if (o->m2l_v != o->m2l_u) kifmm__free(&o->alloc, o->m2l_v, ne * k * sizeof(double));
+    kifmm__free(&o->alloc, o->m2l_u, nc * k * sizeof(double));
     if (o->m2l_coff) kifmm__free(&o->alloc, o->m2l_c, o->m2l_coff[KIFMM_NUM_TRANSFER] * sizeof(double));
     kifmm__free(&o->alloc, o->m2l_r, KIFMM_NUM_TRANSFER * sizeof(int));
     kifmm__free(&o->alloc, o->m2l_coff, (KIFMM_NUM_TRANSFER + 1) * sizeof(size_t));
-    kifmm__free(&o->alloc, o->sigma, n * sizeof(double));
+    kifmm__free(&o->alloc, o->sigma, nc * sizeof(double));
     memset(o, 0, sizeof *o);
 }
 
@@ -2228,7 +2336,7 @@ static kifmm_status kifmm__basis_parity(kifmm__ops *o, const kifmm_blas *blas, c
             double *kt = kb + (size_t)kifmm__thread() * n * n;
             int dc[3], b, e;
             kifmm__transfer_vector(rep[c], dc);
-            kifmm__m2l_block(o->surf, n, dc, 1, kt, (size_t)n);       /* K_t^T */
+            kifmm__m2l_block(&o->kern, o->surf, n, dc, 1, kt, (size_t)n);       /* K_t^T */
             for (b = b0; b < par->off[s1]; b++) {                   /* rows c n.. of F^T B */
                 double *y = ftb + (size_t)c * n + (size_t)(b - b0) * mt;
                 memset(y, 0, (size_t)n * sizeof *y);
@@ -2311,18 +2419,18 @@ static kifmm_status kifmm__ops_translations(kifmm__ops *o, const kifmm_blas *bla
     kifmm_status st;
     kifmm__surface_at(o->surf, n, zero, KIFMM_RADIUS_OUTER, s2);      /* upward check */
     kifmm__surface_at(o->surf, n, zero, KIFMM_RADIUS_INNER, s1);      /* upward equivalent */
-    kifmm__kernel_matrix(s2, n, s1, n, kbuf, n);
+    kifmm__kmat_radial(&o->kern, s2, n, s1, n, kbuf, n);
     st = kifmm__pinv_parity(&o->alloc, blas, n, kbuf, n, par, KIFMM__C2E_RCOND, o->c2e_v, o->c2e_u, &o->c2e_rank);
     if (st != KIFMM_OK) return st;
     r = o->c2e_rank;
     /* octant 0 (the child at -1/2 -1/2 -1/2). M2M: parent's upward check <- child's upward
        equivalent, then the parent's solve */
     kifmm__surface_at(o->surf, n, c, 0.5 * KIFMM_RADIUS_INNER, s1);
-    kifmm__kernel_matrix(s2, n, s1, n, kbuf, n);
+    kifmm__kmat_radial(&o->kern, s2, n, s1, n, kbuf, n);
     kifmm__dgemm(blas, 0, 0, r, n, n, 1.0, o->c2e_u, r, kbuf, n, 0.0, tmp, r);
     kifmm__dgemm(blas, 0, 0, n, n, r, 1.0, o->c2e_v, n, tmp, r, 0.0, m0, n);
     /* L2L: child's downward check <- parent's downward equivalent <- parent's check */
-    kifmm__kernel_matrix(s1, n, s2, n, kbuf, n);
+    kifmm__kmat_radial(&o->kern, s1, n, s2, n, kbuf, n);
     kifmm__dgemm(blas, 0, 1, n, r, n, 1.0, kbuf, n, o->c2e_u, r, 0.0, tmp, n);
     kifmm__dgemm(blas, 0, 1, n, n, r, 1.0, tmp, n, o->c2e_v, n, 0.0, l0, 8 * n);
     /* the other 7: the reflection g that takes child 0 to child oct maps the parent's surfaces
@@ -2361,7 +2469,7 @@ static kifmm_status kifmm__ops_basis(kifmm__ops *o, const kifmm_blas *blas, cons
                      random range finder would only rotate the identity) */
         return kifmm__basis_parity(o, blas, shell, ns, par, u);
     /* a fixed rank gets oversampling and a power iteration */
-    f.surf = o->surf; f.tv = shell; f.n = n; f.count = ns; f.chunk = chunk; f.cached_from = -1;
+    f.kern = &o->kern; f.surf = o->surf; f.tv = shell; f.n = n; f.count = ns; f.chunk = chunk; f.cached_from = -1;
     f.buf = fatbuf; f.blas = blas;
     return kifmm__rsvd(&o->alloc, blas, n, ns * n, kifmm__fat_apply, &f, k, k < n ? 10 : 0, k < n ? 1 : 0, seed,
                        u, o->sigma);
@@ -2457,7 +2565,7 @@ static void kifmm__m2l_cores(const kifmm__ops *o, const kifmm_blas *blas, const 
     int n = o->n, k = o->k, c0, t;
     size_t kk = (size_t)k * k;
     kifmm__fat f;
-    f.surf = o->surf; f.tv = tv; f.n = n; f.count = count; f.chunk = chunk;
+    f.kern = &o->kern; f.surf = o->surf; f.tv = tv; f.n = n; f.count = count; f.chunk = chunk;
     f.cached_from = -1; f.buf = fatbuf; f.blas = blas;
     for (c0 = 0; c0 < count; c0 += chunk) {
         int cnt = c0 + chunk < count ? chunk : count - c0;
@@ -2624,6 +2732,7 @@ static kifmm_status kifmm__ops_m2l(kifmm__ops *o, const kifmm_blas *blas, const 
     kk = (size_t)k * k;
     KIFMM__OALLOC(o, o->m2l_u, (size_t)n * k);
     memcpy(o->m2l_u, u, (size_t)n * k * sizeof *u);
+    o->m2l_v = o->m2l_u;                 /* a radial kernel is symmetric */
     KIFMM__OALLOC(o, o->m2l_r, KIFMM_NUM_TRANSFER);
     KIFMM__OALLOC(o, o->m2l_coff, KIFMM_NUM_TRANSFER + 1);
 #ifdef _OPENMP
@@ -2719,8 +2828,332 @@ done:
     return st;
 }
 
+/* ---- operators of any kernel: vector-valued (Stokes) and the caller's ---------------------
+   No symmetry of the cube is assumed beyond what the kernel declares: the check-to-equivalent
+   pseudo-inverses by a dense SVD, the 8 M2M / L2L matrices each by GEMMs, and the M2L bases from
+   the shell's 98 blocks: U, the left singular vectors of [K_t ...] (check side), and V, the right
+   singular vectors of [K_t; ...] (equivalent side), each from the R of the tall stacked matrix (in
+   chunks, so the blocks are never all in memory) and an SVD of R; cores U^T K_t V for all 316
+   vectors, recompressed like Laplace's. A symmetric kernel (K_ab(x) = K_ba(x) = K_ab(-x): Stokes)
+   has V = U, K_{-t} = K_t^T and the downward pseudo-inverse the upward one's transpose. */
+#define KIFMM__GEN_CHUNK_BYTES ((size_t)128 << 20)   /* of stacked kernel blocks at once */
+
+/* Stokes's matrix block: K[(a nt + i) + (b ns + j) ldk] = c (delta_ab / r + x_a x_b / r^3) */
+static void kifmm__kmat_stokes(const kifmm__kernel *k, const double *t, int nt, const double *s, int ns, double *km,
+                               size_t ldk) {
+    ptrdiff_t j;
+    KIFMM__OMP(omp parallel for schedule(static))
+    for (j = 0; j < ns; j++) {
+        int i, a, b;
+        for (i = 0; i < nt; i++) {
+            double x[3], r2, ir;
+            for (a = 0; a < 3; a++) x[a] = t[a * nt + i] - s[a * ns + j];
+            r2 = x[0] * x[0] + x[1] * x[1] + x[2] * x[2];
+            ir = r2 > 0 ? 1.0 / sqrt(r2) : 0.0;
+            for (a = 0; a < 3; a++)
+                for (b = 0; b < 3; b++)
+                    km[(size_t)a * nt + i + ((size_t)b * ns + j) * ldk] = k->c * ((a == b) * ir + x[a] * x[b] * ir * ir * ir);
+        }
+    }
+}
+
+/* a user kernel's block, one source and component at a time through its own function: the
+   targets interleaved (3 nt) and its values (nt tdim) in w, per thread (nthr of them) */
+static void kifmm__kmat_user(const kifmm__kernel *k, const double *t, int nt, const double *s, int ns, double *km,
+                             size_t ldk, double *w, int nthr) {
+    ptrdiff_t c;
+    size_t wl = (size_t)nt * (3 + k->tdim) + 3 + KIFMM__MAX_KDIM;
+    (void)nthr;
+    KIFMM__OMP(omp parallel for schedule(dynamic, 4) num_threads(nthr))
+    for (c = 0; c < (ptrdiff_t)ns * k->sdim; c++) {
+        double *tb = w + wl * (size_t)kifmm__thread(), *val = tb + 3 * (size_t)nt, *src = val + (size_t)nt * k->tdim;
+        double *dens = src + 3;
+        int j = (int)(c % ns), b = (int)(c / ns), i, a;
+        for (i = 0; i < nt; i++) { tb[3 * i] = t[i]; tb[3 * i + 1] = t[nt + i]; tb[3 * i + 2] = t[2 * nt + i]; }
+        src[0] = s[j]; src[1] = s[ns + j]; src[2] = s[2 * ns + j];
+        for (a = 0; a < k->sdim; a++) dens[a] = a == b;
+        memset(val, 0, (size_t)nt * k->tdim * sizeof *val);
+        k->eval(tb, (size_t)nt, src, 1, dens, val, k->user);
+        for (i = 0; i < nt; i++)
+            for (a = 0; a < k->tdim; a++) km[(size_t)a * nt + i + (size_t)c * ldk] = val[(size_t)i * k->tdim + a];
+    }
+}
+
+/* the (nt tdim) x (ns sdim) matrix of any kernel between structure-of-arrays points, rows and
+   columns in component planes; KIFMM_ERR_NUMERICAL if a user kernel gave a non-finite value */
+static kifmm_status kifmm__kmat(const kifmm__ops *o, const double *t, int nt, const double *s, int ns, double *km,
+                                size_t ldk) {
+    const kifmm__kernel *k = &o->kern;
+    size_t i, j, rows = (size_t)nt * k->tdim, bytes;
+    int nthr = 1;
+    double *w;
+    if (k->kind == KIFMM_KERNEL_LAPLACE || k->kind == KIFMM_KERNEL_YUKAWA) {
+        kifmm__kmat_radial(k, t, nt, s, ns, km, (int)ldk);
+        return KIFMM_OK;
+    }
+    if (k->kind == KIFMM_KERNEL_STOKES) {
+        kifmm__kmat_stokes(k, t, nt, s, ns, km, ldk);
+        return KIFMM_OK;
+    }
+#ifdef _OPENMP
+    nthr = kifmm__in_parallel() ? 1 : omp_get_max_threads();
+#endif
+    bytes = (size_t)nthr * ((size_t)nt * (3 + k->tdim) + 3 + KIFMM__MAX_KDIM) * sizeof(double);
+    w = (double *)kifmm__alloc(&o->alloc, bytes);
+    if (!w) return KIFMM_ERR_OUT_OF_MEMORY;
+    kifmm__kmat_user(k, t, nt, s, ns, km, ldk, w, nthr);
+    kifmm__free(&o->alloc, w, bytes);
+    for (j = 0; j < (size_t)ns * k->sdim; j++)
+        for (i = 0; i < rows; i++)
+            if (!(km[i + j * ldk] - km[i + j * ldk] == 0)) return KIFMM_ERR_NUMERICAL;
+    return KIFMM_OK;
+}
+
+/* K_t on the set's box (targets: the check surface at r s w0 around the origin; sources: the
+   equivalent surface at (2 d + r s) w0), nc x ne, or its transpose into ldk rows when trans */
+static kifmm_status kifmm__gen_block(const kifmm__ops *o, int t, double *pts, double *km, size_t ldk) {
+    int n = o->n, i, c, d[3];
+    double *tg = pts, *sr = pts + 3 * (size_t)n, r = KIFMM_RADIUS_INNER * o->w0;
+    kifmm__transfer_vector(t, d);
+    for (c = 0; c < 3; c++)
+        for (i = 0; i < n; i++) {
+            tg[c * n + i] = r * o->surf[c * n + i];
+            sr[c * n + i] = 2 * d[c] * o->w0 + r * o->surf[c * n + i];
+        }
+    return kifmm__kmat(o, tg, n, sr, n, km, ldk);
+}
+
+/* R (m x m, ld m) of the tall stack of the blocks of the count vectors tv[] (each nc x ne, or
+   ne x nc transposed: trans), built chunk by chunk: [R; blocks] -> R */
+static kifmm_status kifmm__gen_stack_r(kifmm__ops *o, const kifmm_blas *blas, const int *tv, int count, int trans,
+                                       double *rr) {
+    int m = trans ? o->nc : o->ne, rows = trans ? o->ne : o->nc, per, c0, i, j;
+    size_t nb = (size_t)rows * m, bytes, kb = (size_t)o->nc * o->ne * sizeof(double);
+    double *a, *blk, *pts;
+    kifmm_status st = KIFMM_OK;
+    /* the stack is (block rows) x m, m = the side the basis lives on: trans stacks K_t^T */
+    per = (int)(KIFMM__GEN_CHUNK_BYTES / (nb * sizeof(double)));
+    if (per * rows < m) per = (m + rows - 1) / rows;       /* the first chunk alone is tall */
+    per = per < 1 ? 1 : per > count ? count : per;
+    bytes = ((size_t)m * m + (size_t)per * nb) * sizeof(double) + kb + 6 * (size_t)o->n * sizeof(double);
+    a = (double *)kifmm__alloc(&o->alloc, bytes);
+    if (!a) return KIFMM_ERR_OUT_OF_MEMORY;
+    blk = a + (size_t)m * m + (size_t)per * nb;
+    pts = blk + (size_t)o->nc * o->ne;
+    for (c0 = 0; c0 < count && st == KIFMM_OK; c0 += per) {
+        int cnt = count - c0 < per ? count - c0 : per, top = c0 ? m : 0, ld = top + cnt * rows, c;
+        for (j = 0; j < m && c0; j++)                       /* the R so far on top */
+            for (i = 0; i < m; i++) a[i + (size_t)j * ld] = rr[i + (size_t)j * m];
+        for (c = 0; c < cnt && st == KIFMM_OK; c++) {
+            st = kifmm__gen_block(o, tv[c0 + c], pts, blk, (size_t)o->nc);
+            for (j = 0; j < m && st == KIFMM_OK; j++)      /* rows of the stack: K_t (nc x ne) or K_t^T */
+                for (i = 0; i < rows; i++)
+                    a[top + c * rows + i + (size_t)j * ld] = trans ? blk[j + (size_t)i * o->nc] : blk[i + (size_t)j * o->nc];
+        }
+        if (st == KIFMM_OK) st = kifmm__la_qr_r(&o->alloc, blas, ld, m, a, ld, rr, m);
+    }
+    kifmm__free(&o->alloc, a, bytes);
+    return st;
+}
+
+/* a basis (m x k) of the stack's row space: the right singular vectors of its R */
+static kifmm_status kifmm__gen_basis(kifmm__ops *o, const kifmm_blas *blas, const int *tv, int count, int trans,
+                                     double *vec, double *sv) {
+    int m = trans ? o->nc : o->ne;
+    size_t bytes = (size_t)m * m * sizeof(double);
+    double *rr = (double *)kifmm__alloc(&o->alloc, bytes);
+    kifmm_status st;
+    if (!rr) return KIFMM_ERR_OUT_OF_MEMORY;
+    st = kifmm__gen_stack_r(o, blas, tv, count, trans, rr);
+    if (st == KIFMM_OK) st = kifmm__svd(&o->alloc, blas, m, m, rr, m, NULL, 0, sv, vec, m);
+    kifmm__free(&o->alloc, rr, bytes);
+    return st;
+}
+
+/* check-to-equivalent: pinv K(check at rc w0 <- equivalent at re w0) = v (ne x r) u (r x nc) */
+static kifmm_status kifmm__gen_pinv(kifmm__ops *o, const kifmm_blas *blas, double rc, double re, double **v,
+                                    double **u, int *rank, double *km, double *pts) {
+    int n = o->n;
+    double zero[3] = {0, 0, 0};
+    kifmm_status st;
+    kifmm__surface_at(o->surf, n, zero, rc * o->w0, pts);
+    kifmm__surface_at(o->surf, n, zero, re * o->w0, pts + 3 * (size_t)n);
+    if ((st = kifmm__kmat(o, pts, n, pts + 3 * (size_t)n, n, km, (size_t)o->nc)) != KIFMM_OK) return st;
+    KIFMM__OALLOC(o, *v, (size_t)o->ne * (o->ne < o->nc ? o->ne : o->nc));
+    KIFMM__OALLOC(o, *u, (size_t)(o->ne < o->nc ? o->ne : o->nc) * o->nc);
+    return kifmm__pinv(&o->alloc, blas, o->nc, o->ne, km, o->nc, KIFMM__C2E_RCOND_GENERIC, *v, *u, rank);
+oom:
+    return KIFMM_ERR_OUT_OF_MEMORY;
+}
+
+/* M2M (ne x 8ne) and L2L (8nc x nc), octant by octant: the child at centre +-w0/2 */
+static kifmm_status kifmm__gen_translations(kifmm__ops *o, const kifmm_blas *blas, double *km, double *pts,
+                                            double *tmp) {
+    int n = o->n, ne = o->ne, nc = o->nc, oct, r = o->c2e_rank, rd = o->dc2e_v ? o->dc2e_rank : o->c2e_rank, a;
+    double zero[3] = {0, 0, 0};
+    kifmm_status st;
+    KIFMM__OALLOC(o, o->m2m, 8 * (size_t)ne * ne);
+    KIFMM__OALLOC(o, o->l2l, 8 * (size_t)nc * nc);
+    for (oct = 0; oct < 8; oct++) {
+        double c[3];
+        for (a = 0; a < 3; a++) c[a] = (oct >> (2 - a) & 1 ? 0.5 : -0.5) * o->w0;
+        /* M2M: the parent's check (2.95) from the child's equivalent (1.05 / 2), then its solve */
+        kifmm__surface_at(o->surf, n, zero, KIFMM_RADIUS_OUTER * o->w0, pts);
+        kifmm__surface_at(o->surf, n, c, 0.5 * KIFMM_RADIUS_INNER * o->w0, pts + 3 * (size_t)n);
+        if ((st = kifmm__kmat(o, pts, n, pts + 3 * (size_t)n, n, km, (size_t)nc)) != KIFMM_OK) return st;
+        kifmm__dgemm(blas, 0, 0, r, ne, nc, 1.0, o->c2e_u, r, km, nc, 0.0, tmp, r);
+        kifmm__dgemm(blas, 0, 0, ne, ne, r, 1.0, o->c2e_v, ne, tmp, r, 0.0, o->m2m + (size_t)oct * ne * ne, ne);
+        /* L2L: the child's check (1.05 / 2) from the parent's equivalent (2.95), after its solve */
+        kifmm__surface_at(o->surf, n, c, 0.5 * KIFMM_RADIUS_INNER * o->w0, pts);
+        kifmm__surface_at(o->surf, n, zero, KIFMM_RADIUS_OUTER * o->w0, pts + 3 * (size_t)n);
+        if ((st = kifmm__kmat(o, pts, n, pts + 3 * (size_t)n, n, km, (size_t)nc)) != KIFMM_OK) return st;
+        if (o->dc2e_v) {           /* K (dc2e_v dc2e_u) */
+            kifmm__dgemm(blas, 0, 0, nc, rd, ne, 1.0, km, nc, o->dc2e_v, ne, 0.0, tmp, nc);
+            kifmm__dgemm(blas, 0, 0, nc, nc, rd, 1.0, tmp, nc, o->dc2e_u, rd, 0.0, o->l2l + (size_t)oct * nc, 8 * nc);
+        } else {                   /* K (c2e_u^T c2e_v^T) */
+            kifmm__dgemm(blas, 0, 1, nc, rd, ne, 1.0, km, nc, o->c2e_u, rd, 0.0, tmp, nc);
+            kifmm__dgemm(blas, 0, 1, nc, nc, rd, 1.0, tmp, nc, o->c2e_v, ne, 0.0, o->l2l + (size_t)oct * nc, 8 * nc);
+        }
+    }
+    return KIFMM_OK;
+oom:
+    return KIFMM_ERR_OUT_OF_MEMORY;
+}
+
+/* the M2L of any kernel: bases from the shell, cores U^T K_t V, recompressed */
+static kifmm_status kifmm__gen_m2l(kifmm__ops *o, const kifmm_blas *blas, int sym, int m2l_rank, double tol,
+                                   uint64_t seed, double *km, double *pts) {
+    int ne = o->ne, nc = o->nc, shell[KIFMM_NUM_TRANSFER], nsh = 0, t, k = 0, kv, d[3], nthr = 1, nform;
+    int r[KIFMM_NUM_TRANSFER];
+    size_t kk, off, coren = 0, wsz = 0, wn, ubytes = (size_t)nc * nc * sizeof(double), vbytes = 0, tbytes = 0;
+    double *ub = NULL, *vb = NULL, *sv = NULL, *svv = NULL, *core = NULL, *w = NULL, *t1 = NULL;
+    kifmm_blas local;
+    kifmm_status st = KIFMM_ERR_OUT_OF_MEMORY;
+#ifdef _OPENMP
+    nthr = omp_get_max_threads();
+#endif
+    for (t = 0; t < KIFMM_NUM_TRANSFER; t++) {
+        kifmm__transfer_vector(t, d);
+        if (abs(d[0]) <= 2 && abs(d[1]) <= 2 && abs(d[2]) <= 2) shell[nsh++] = t;
+    }
+    ub = (double *)kifmm__alloc(&o->alloc, ubytes);
+    sv = (double *)kifmm__alloc(&o->alloc, (size_t)(nc > ne ? nc : ne) * 2 * sizeof(double));
+    if (!ub || !sv) goto done;
+    svv = sv + (nc > ne ? nc : ne);
+    if ((st = kifmm__gen_basis(o, blas, shell, nsh, 1, ub, sv)) != KIFMM_OK) goto done;   /* U: check side */
+    k = 1;
+    while (k < nc && sv[k] > tol * sv[0]) k++;
+    if (!sym) {
+        vbytes = (size_t)ne * ne * sizeof(double);
+        st = KIFMM_ERR_OUT_OF_MEMORY;
+        if (!(vb = (double *)kifmm__alloc(&o->alloc, vbytes))) goto done;
+        if ((st = kifmm__gen_basis(o, blas, shell, nsh, 0, vb, svv)) != KIFMM_OK) goto done;   /* V */
+        kv = 1;
+        while (kv < ne && svv[kv] > tol * svv[0]) kv++;
+        k = kv > k ? kv : k;
+    }
+    if (m2l_rank > 0) k = m2l_rank;
+    k = k < nc ? k : nc;
+    k = k < ne ? k : ne;
+    o->k = k;
+    kk = (size_t)k * k;
+    st = KIFMM_ERR_OUT_OF_MEMORY;
+    KIFMM__OALLOC(o, o->sigma, (size_t)nc);
+    memcpy(o->sigma, sv, (size_t)nc * sizeof *sv);
+    o->nsigma = nc;
+    KIFMM__OALLOC(o, o->m2l_u, (size_t)nc * k);
+    memcpy(o->m2l_u, ub, (size_t)nc * k * sizeof *ub);
+    if (sym) o->m2l_v = o->m2l_u;
+    else {
+        KIFMM__OALLOC(o, o->m2l_v, (size_t)ne * k);
+        memcpy(o->m2l_v, vb, (size_t)ne * k * sizeof *vb);
+    }
+    KIFMM__OALLOC(o, o->m2l_r, KIFMM_NUM_TRANSFER);
+    KIFMM__OALLOC(o, o->m2l_coff, KIFMM_NUM_TRANSFER + 1);
+    /* the dense cores: of the first half when K_{-t} = K_t^T, else of all */
+    nform = sym ? KIFMM_NUM_TRANSFER / 2 : KIFMM_NUM_TRANSFER;
+    coren = (size_t)nform * kk;
+    tbytes = (size_t)k * ne * sizeof(double);
+    core = (double *)kifmm__alloc(&o->alloc, coren * sizeof *core);
+    t1 = (double *)kifmm__alloc(&o->alloc, tbytes);
+    if (!core || !t1) goto done;
+    for (t = 0; t < nform; t++) {
+        if ((st = kifmm__gen_block(o, t, pts, km, (size_t)nc)) != KIFMM_OK) goto done;
+        kifmm__dgemm(blas, 1, 0, k, ne, nc, 1.0, o->m2l_u, nc, km, nc, 0.0, t1, k);        /* U^T K_t */
+        kifmm__dgemm(blas, 0, 0, k, k, ne, 1.0, t1, k, o->m2l_v, ne, 0.0, core + (size_t)t * kk, k);
+    }
+    if (m2l_rank > 0) {
+        for (t = 0; t < nform; t++) r[t] = k;
+    } else {
+        wn = kifmm__core_scratch(k) + kifmm__core_arena(k);
+        local.dgemm = blas && blas->dgemm ? blas->dgemm : kifmm__dgemm_hook_builtin;
+        local.user = blas && blas->dgemm ? blas->user : NULL;
+        wsz = nthr * wn * sizeof *w;
+        st = KIFMM_ERR_OUT_OF_MEMORY;
+        if (!(w = (double *)kifmm__alloc(&o->alloc, wsz))) goto done;
+        st = kifmm__m2l_compress(&local, k, nform, core, tol, seed, w, wn, nthr, r);
+        kifmm__free(&o->alloc, w, wsz);
+        w = NULL;
+        if (st != KIFMM_OK) goto done;
+    }
+    for (t = 0; t < nform; t++) {
+        o->m2l_r[t] = r[t];
+        if (sym) o->m2l_r[KIFMM_NUM_TRANSFER - 1 - t] = r[t];
+    }
+    for (t = 0, off = 0; t < KIFMM_NUM_TRANSFER; t++) {
+        o->m2l_coff[t] = off;
+        off += o->m2l_r[t] == k ? kk : 2 * (size_t)k * o->m2l_r[t];
+    }
+    o->m2l_coff[KIFMM_NUM_TRANSFER] = off;
+    st = KIFMM_ERR_OUT_OF_MEMORY;
+    KIFMM__OALLOC(o, o->m2l_c, off > 0 ? off : 1);
+    for (t = 0; t < nform; t++) {
+        memcpy(o->m2l_c + o->m2l_coff[t], core + (size_t)t * kk, (r[t] == k ? kk : 2 * (size_t)k * r[t]) * sizeof *core);
+        if (sym) kifmm__m2l_mirror(o, t);
+    }
+    wsz = kk * sizeof *w;
+    if (!(w = (double *)kifmm__alloc(&o->alloc, wsz))) goto done;
+    kifmm__m2l_transpose_b(o, w);
+    st = KIFMM_OK;
+    goto done;
+oom:
+    st = KIFMM_ERR_OUT_OF_MEMORY;
+done:
+    kifmm__free(&o->alloc, ub, ubytes);
+    kifmm__free(&o->alloc, vb, vbytes);
+    kifmm__free(&o->alloc, sv, (size_t)(nc > ne ? nc : ne) * 2 * sizeof(double));
+    kifmm__free(&o->alloc, core, coren * sizeof *core);
+    kifmm__free(&o->alloc, t1, tbytes);
+    if (w) kifmm__free(&o->alloc, w, wsz);
+    return st;
+}
+
+/* every operator of a kernel other than Laplace and Yukawa (o's kernel, sizes and surface set) */
+static kifmm_status kifmm__ops_build_generic(kifmm__ops *o, const kifmm_blas *blas, int m2l_rank, double tol,
+                                             uint64_t seed, int with_m2l) {
+    int sym = o->kern.kind == KIFMM_KERNEL_STOKES, big = o->ne > o->nc ? o->ne : o->nc;
+    size_t kmb = (size_t)o->nc * o->ne * sizeof(double), tmpb = (size_t)big * big * sizeof(double);
+    size_t pb = 6 * (size_t)o->n * sizeof(double);
+    double *km = (double *)kifmm__alloc(&o->alloc, kmb), *tmp = (double *)kifmm__alloc(&o->alloc, tmpb);
+    double *pts = (double *)kifmm__alloc(&o->alloc, pb);
+    kifmm_status st = KIFMM_ERR_OUT_OF_MEMORY;
+    if (!km || !tmp || !pts) goto done;
+    st = kifmm__gen_pinv(o, blas, KIFMM_RADIUS_OUTER, KIFMM_RADIUS_INNER, &o->c2e_v, &o->c2e_u, &o->c2e_rank, km, pts);
+    if (st == KIFMM_OK && !sym)
+        st = kifmm__gen_pinv(o, blas, KIFMM_RADIUS_INNER, KIFMM_RADIUS_OUTER, &o->dc2e_v, &o->dc2e_u, &o->dc2e_rank, km,
+                             pts);
+    if (st == KIFMM_OK) st = kifmm__gen_translations(o, blas, km, pts, tmp);
+    if (st == KIFMM_OK && with_m2l) st = kifmm__gen_m2l(o, blas, sym, m2l_rank, tol, seed, km, pts);
+done:
+    kifmm__free(&o->alloc, km, kmb);
+    kifmm__free(&o->alloc, tmp, tmpb);
+    kifmm__free(&o->alloc, pts, pb);
+    return st;
+}
+
 KIFMM__FN kifmm_status kifmm__ops_build(kifmm__ops *o, const kifmm_allocator *alloc, const kifmm_blas *blas,
-                                       int order, int m2l_rank, double m2l_tol, uint64_t seed) {
+                                        const kifmm__kernel *kern, double w0, int order, int m2l_rank,
+                                        double m2l_tol, uint64_t seed, int with_m2l) {
     int n, chunk, *lut = NULL;
     size_t nn = 0, fatn = 0, tmpn = 0, pbytes = 0, lutn = (size_t)order * order * order + kifmm__surface_size(order);
     double *kbuf = NULL, *tmp = NULL, *fat = NULL, *u = NULL;
@@ -2730,8 +3163,20 @@ KIFMM__FN kifmm_status kifmm__ops_build(kifmm__ops *o, const kifmm_allocator *al
     memset(&par, 0, sizeof par);
     if (order < 2 || order > 16 || m2l_rank < 0 || !(m2l_tol >= 0)) return KIFMM_ERR_INVALID_ARGUMENT;
     if (alloc) o->alloc = *alloc;
+    o->kern = *kern;
+    o->w0 = w0;
+    o->h = kern->kind == KIFMM_KERNEL_YUKAWA ? -1.0 : kern->h;   /* (Yukawa: on the unit box, see kifmm__ops) */
     o->order = order;
     o->n = n = kifmm__surface_size(order);
+    o->ne = n * kern->sdim;
+    o->nc = n * kern->tdim;
+    if (kern->kind != KIFMM_KERNEL_LAPLACE && kern->kind != KIFMM_KERNEL_YUKAWA) {   /* no radial symmetry */
+        KIFMM__OALLOC(o, o->surf, 3 * (size_t)n);
+        kifmm__surface(order, o->surf);
+        st = kifmm__ops_build_generic(o, blas, m2l_rank, m2l_tol, seed, with_m2l);
+        if (st != KIFMM_OK) kifmm__ops_free(o);
+        return st;
+    }
     nn = (size_t)n * n;
     KIFMM__OALLOC(o, o->surf, 3 * (size_t)n);
     KIFMM__OALLOC(o, o->c2e_v, nn);
@@ -2757,7 +3202,7 @@ KIFMM__FN kifmm_status kifmm__ops_build(kifmm__ops *o, const kifmm_allocator *al
     par.idx = par.cnt + n;
     kifmm__parity_build(order, lut, &par);
     st = kifmm__ops_translations(o, blas, &par, kbuf, tmp, lut, lut + (size_t)order * order * order);
-    if (st == KIFMM_OK) st = kifmm__ops_m2l(o, blas, &par, m2l_rank, m2l_tol, seed, u, fat, chunk);
+    if (st == KIFMM_OK && with_m2l) st = kifmm__ops_m2l(o, blas, &par, m2l_rank, m2l_tol, seed, u, fat, chunk);
 oom:
     kifmm__free(&o->alloc, par.coef, pbytes);
     kifmm__free(&o->alloc, lut, lutn * sizeof *lut);
@@ -2769,67 +3214,133 @@ oom:
     return st;
 }
 
-/* ---- evaluation state ----------------------------------------------------------------------- */
+/* ==== EVALUATION: state and the passes ========================================================= */
+/* the operator set of level l */
+static const kifmm__ops *kifmm__lops(const kifmm__eval *e, int l) { return e->ops + (e->nops > 1 ? l : 0); }
+
+static double kifmm__box_hw(const kifmm_tree *t, int b) {
+    return t->half_width / (double)((uint64_t)1 << kifmm__key_level(t->key[b]));
+}
+
+/* (w / w0)^p for a box of half-width w and the set o (p = -h: check-to-equivalent, p = h: M2L) */
+static double kifmm__scale(const kifmm__ops *o, double w, double p) {
+    if (p == 0) return 1.0;
+    if (p == 1) return w / o->w0;
+    if (p == -1) return o->w0 / w;
+    return pow(w / o->w0, p);
+}
+
+/* what each thread owns in thread_buf, in doubles: one surface (3n); the M2L task's compressed
+   locals, gathered and transformed columns and the factored cores' middle products (4 k
+   m2l_block ndmax); kifmm__interact's scratch; the leaf pass's block of results (tgt_block x
+   (4 tdim + 6) ndmax); 8 operator timers */
+typedef struct kifmm__parts { double *surf, *m2l, *scratch, *out, *timer; } kifmm__parts;
+static size_t kifmm__thread_len(const kifmm__eval *e, size_t *m2l, size_t *out) {
+    size_t k = 0;
+    int i;
+    for (i = 0; i < e->nops; i++) k = (size_t)e->ops[i].k > k ? (size_t)e->ops[i].k : k;
+    *m2l = 4 * k * (size_t)e->m2l_block * (size_t)e->ndmax;
+    *out = e->tgt_block * (size_t)(4 * e->tdim + 6) * (size_t)e->ndmax;
+    return 3 * (size_t)e->n + *m2l + KIFMM__INTERACT_SCRATCH + *out + 8;
+}
+static kifmm__parts kifmm__thread_parts(const kifmm__eval *e) {
+    kifmm__parts p;
+    size_t m2l, out;
+    kifmm__thread_len(e, &m2l, &out);
+    p.surf = e->thread_buf + e->thread_len * (size_t)kifmm__thread();
+    p.m2l = p.surf + 3 * (size_t)e->n;
+    p.scratch = p.m2l + m2l;
+    p.out = p.scratch + KIFMM__INTERACT_SCRATCH;
+    p.timer = p.out + out;
+    return p;
+}
+
 KIFMM__FN void kifmm__eval_free(kifmm__eval *e, const kifmm_allocator *al) {
     const kifmm_tree *t = e->tree;
-    size_t n, k;
+    size_t nd, k = 0;
+    int i;
     if (!t || !e->ops) { memset(e, 0, sizeof *e); return; }
-    n = (size_t)e->ops->n;
-    k = (size_t)e->ops->k;
-    kifmm__free(al, e->equiv, n * t->nboxes * sizeof(double));
-    kifmm__free(al, e->check, n * t->nboxes * sizeof(double));
-    kifmm__free(al, e->q, t->nsources * sizeof(double));
-    kifmm__free(al, e->pot, t->ntargets * sizeof(double));
-    kifmm__free(al, e->grad_buf, 3 * t->ntargets * sizeof(double));
-    kifmm__free(al, e->leafbuf, 2 * n * (size_t)e->leaf_cols * sizeof(double));
+    nd = (size_t)e->ndmax;
+    for (i = 0; i < e->nops; i++) k = (size_t)e->ops[i].k > k ? (size_t)e->ops[i].k : k;
+    kifmm__free(al, e->equiv, nd * e->ne * t->nboxes * sizeof(double));
+    kifmm__free(al, e->check, nd * e->nc * t->nboxes * sizeof(double));
+    kifmm__free(al, e->q, nd * e->sdim * t->nsources * sizeof(double));
+    kifmm__free(al, e->dip, e->dip ? 3 * nd * t->nsources * sizeof(double) : 0);
+    kifmm__free(al, e->leafbuf, 2 * (size_t)(e->ne > e->nc ? e->ne : e->nc) * e->leaf_cols * nd * sizeof(double));
     kifmm__free(al, e->leaf_src, (size_t)t->nleaves * sizeof(int));
     kifmm__free(al, e->leaf_tgt, (size_t)t->nleaves * sizeof(int));
-    kifmm__free(al, e->m2l_buf, k * e->m2l_level_max * sizeof(double));
+    kifmm__free(al, e->m2l_buf, nd * k * e->m2l_level_max * sizeof(double));
     kifmm__free(al, e->thread_buf, e->thread_len * e->nthreads * sizeof(double));
+    kifmm__free(al, e->m2l_src, (size_t)e->m2l_block * nd * e->nthreads * sizeof *e->m2l_src);
+    kifmm__free(al, e->m2l_dst, (size_t)e->m2l_block * nd * e->nthreads * sizeof *e->m2l_dst);
     memset(e, 0, sizeof *e);
 }
 
-KIFMM__FN kifmm_status kifmm__eval_init(kifmm__eval *e, const kifmm__ops *ops, const kifmm_tree *t,
-                                       const kifmm_blas *blas, int nthreads, int gradients) {
+/* the tree's V pairs of each (level, vector) group have strictly increasing targets: a target
+   has at most one source per vector, what lets the M2L tasks write their blocks without locks
+   and bounds a task's columns (kifmm__m2l_block_run) */
+static int kifmm__m2l_groups_ok(const kifmm_tree *t) {
+    size_t g, j, ng = (size_t)(KIFMM_MAX_DEPTH + 1) * KIFMM_NUM_TRANSFER;
+    for (g = 0; g < ng; g++)
+        for (j = t->m2l_off[g] + 1; j < t->m2l_off[g + 1]; j++)
+            if (t->m2l_tgt[j] <= t->m2l_tgt[j - 1]) return 0;
+    return 1;
+}
+
+KIFMM__FN kifmm_status kifmm__eval_init(kifmm__eval *e, const kifmm__ops *ops, int nops, const kifmm_tree *t,
+                                        const kifmm__kernel *kern, const kifmm_blas *blas, int nthreads, int ndmax) {
     const kifmm_allocator *al = &ops->alloc;
-    size_t n = (size_t)ops->n, k = (size_t)ops->k;
-    int l;
-    (void)gradients;
+    size_t k = 0, nd = (size_t)(ndmax < 1 ? 1 : ndmax), m2l, out, big;
+    int l, dips = kern->kind == KIFMM_KERNEL_LAPLACE || kern->kind == KIFMM_KERNEL_YUKAWA;
     memset(e, 0, sizeof *e);
     e->ops = ops;
+    e->nops = nops;
     e->tree = t;
+    e->kern = *kern;
     if (blas) e->blas = *blas;
     e->nthreads = nthreads < 1 ? 1 : nthreads;
+    e->ndmax = (int)nd;
+    e->sdim = kern->sdim;
+    e->tdim = kern->tdim;
+    e->n = ops->n;
+    e->ne = ops->ne;
+    e->nc = ops->nc;
+    if (!kifmm__m2l_groups_ok(t)) return KIFMM_ERR_INTERNAL;
+    for (l = 0; l < nops; l++) k = (size_t)ops[l].k > k ? (size_t)ops[l].k : k;
     for (l = 0; l <= KIFMM_MAX_DEPTH; l++) {
         size_t nb = (size_t)(t->level_begin[l + 1] - t->level_begin[l]);
         if (nb > e->m2l_level_max) e->m2l_level_max = nb;
     }
-    /* per thread: one surface (3n), then the M2L block's locals, gathered and transformed columns */
-    e->thread_len = 3 * n + 4 * k * KIFMM__M2L_BLOCK;
+    e->m2l_block = KIFMM__M2L_BLOCK / (int)nd > 8 ? KIFMM__M2L_BLOCK / (int)nd : 8;
+    e->tgt_block = KIFMM__TGT_BLOCK;
+    e->thread_len = kifmm__thread_len(e, &m2l, &out);
+    /* leaves per batched GEMM: its columns are (leaf, density set) pairs */
+    e->leaf_cols = KIFMM__LEAF_CHUNK / (int)nd > 1 ? KIFMM__LEAF_CHUNK / (int)nd : 1;
+    if (t->nleaves < e->leaf_cols) e->leaf_cols = t->nleaves > 0 ? t->nleaves : 1;
+    big = (size_t)(e->ne > e->nc ? e->ne : e->nc);
 #define KIFMM__EALLOC(p, count) KIFMM__HOLD(al, &e->bytes, p, count)
-    KIFMM__EALLOC(e->equiv, n * t->nboxes);
-    KIFMM__EALLOC(e->check, n * t->nboxes);
-    KIFMM__EALLOC(e->q, t->nsources);
-    KIFMM__EALLOC(e->pot, t->ntargets);
-    KIFMM__EALLOC(e->grad_buf, 3 * t->ntargets);
-    /* the batched leaf and level GEMMs run in chunks of columns: a buffer of 2 n per leaf was the
-       largest allocation after the check/equivalent arrays (82 MB for 10^6 + 10^6 sphere points
-       at p = 8) */
-    e->leaf_cols = t->nleaves < KIFMM__LEAF_CHUNK ? (t->nleaves > 0 ? t->nleaves : 1) : KIFMM__LEAF_CHUNK;
-    KIFMM__EALLOC(e->leafbuf, 2 * n * (size_t)e->leaf_cols);
+    KIFMM__EALLOC(e->equiv, nd * e->ne * t->nboxes);
+    KIFMM__EALLOC(e->check, nd * e->nc * t->nboxes);
+    KIFMM__EALLOC(e->q, nd * e->sdim * t->nsources);
+    if (dips) KIFMM__EALLOC(e->dip, 3 * nd * t->nsources);
+    KIFMM__EALLOC(e->leafbuf, 2 * big * (size_t)e->leaf_cols * nd);
     KIFMM__EALLOC(e->leaf_src, (size_t)t->nleaves);
     KIFMM__EALLOC(e->leaf_tgt, (size_t)t->nleaves);
-    KIFMM__EALLOC(e->m2l_buf, k * e->m2l_level_max);
+    KIFMM__EALLOC(e->m2l_buf, nd * k * e->m2l_level_max);
     KIFMM__EALLOC(e->thread_buf, e->thread_len * e->nthreads);
+    KIFMM__EALLOC(e->m2l_src, (size_t)e->m2l_block * nd * e->nthreads);
+    KIFMM__EALLOC(e->m2l_dst, (size_t)e->m2l_block * nd * e->nthreads);
 #undef KIFMM__EALLOC
-    /* on a surface more than half the leaves are empty (sphere, 10^6 + 10^6 points, leaf 300:
-       10823 of 24242 hold sources): P2M and L2P skip them, and an empty leaf's multipole, which
-       M2M and the M2L compression read and nothing writes, is zero once and for all */
-    for (l = 0; l < t->nleaves; l++) {
-        int b = t->leaf[l];
-        if (t->src_end[b] > t->src_begin[b]) e->leaf_src[e->nleaf_src++] = b;
-        else memset(e->equiv + (size_t)b * n, 0, n * sizeof *e->equiv);
-        if (t->tgt_end[b] > t->tgt_begin[b] && kifmm__key_level(t->key[b]) >= 2) e->leaf_tgt[e->nleaf_tgt++] = b;
+    /* leaves in box order, which is level order (the batched solves need one level's set at a
+       time when the sets differ per level); an empty leaf's multipole, which M2M and the M2L
+       compression read and nothing writes, is zero once and for all */
+    for (l = 0; l < t->nboxes; l++) {
+        size_t d;
+        if (t->child[l] >= 0) continue;
+        if (t->src_end[l] > t->src_begin[l]) e->leaf_src[e->nleaf_src++] = l;
+        else
+            for (d = 0; d < nd; d++) memset(e->equiv + (d * t->nboxes + (size_t)l) * e->ne, 0, (size_t)e->ne * sizeof(double));
+        if (t->tgt_end[l] > t->tgt_begin[l]) e->leaf_tgt[e->nleaf_tgt++] = l;
     }
     return KIFMM_OK;
 oom:
@@ -2837,107 +3348,138 @@ oom:
     return KIFMM_ERR_OUT_OF_MEMORY;
 }
 
-/* ---- the operators -------------------------------------------------------------------------- */
-static double kifmm__box_hw(const kifmm_tree *t, int b) {
-    return t->half_width / (double)((uint64_t)1 << kifmm__key_level(t->key[b]));
-}
-
-/* the surface of box b at radius alpha into this thread's buffer */
-static double *kifmm__box_surface(kifmm__eval *e, int b, double alpha) {
-    double c[3], hw, *s = e->thread_buf + e->thread_len * (size_t)kifmm__thread();
-    kifmm__tree_box_center(e->tree, b, c, &hw);
-    kifmm__surface_at(e->ops->surf, e->ops->n, c, alpha * hw, s);
+/* ---- sources and targets as kifmm__interact sees them ------------------------------------- */
+/* the sorted sources s0 .. s1-1 with what this evaluation gives them */
+static kifmm__src kifmm__particles(const kifmm__eval *e, size_t s0, size_t s1) {
+    const kifmm_tree *t = e->tree;
+    size_t ns = t->nsources;
+    kifmm__src s;
+    s.x = t->src + s0; s.y = t->src + ns + s0; s.z = t->src + 2 * ns + s0;
+    s.n = s1 - s0;
+    s.q = e->call.has_q ? e->q + s0 : NULL;
+    s.q_b = ns;
+    s.q_d = (size_t)e->sdim * ns;
+    s.dip = e->call.has_dip ? e->dip + s0 : NULL;
+    s.dip_c = ns;
+    s.dip_d = 3 * ns;
     return s;
 }
 
-/* targets of box b receive the field of ns sources at (sx, sy, sz) with strengths q */
-static void kifmm__to_targets(kifmm__eval *e, int b, const double *sx, const double *sy, const double *sz,
-                              size_t ns, const double *q) {
-    const kifmm_tree *t = e->tree;
-    size_t nt = t->ntargets, t0 = t->tgt_begin[b], m = t->tgt_end[b] - t0;
-    double *g = e->grad;
-    kifmm__p2p(sx, sy, sz, q, ns, t->tgt + t0, t->tgt + nt + t0, t->tgt + 2 * nt + t0, m, e->pot + t0,
-               g ? g + t0 : NULL, g ? g + nt + t0 : NULL, g ? g + 2 * nt + t0 : NULL);
+/* the surface of box b at radius alpha, into this thread's buffer */
+static const double *kifmm__box_surface(const kifmm__eval *e, int b, double alpha, double *buf) {
+    double c[3], hw;
+    kifmm__tree_box_center(e->tree, b, c, &hw);
+    kifmm__surface_at(e->ops->surf, e->n, c, alpha * hw, buf);
+    return buf;
 }
 
-/* targets of box b receive the field of the densities q on the surface of box src at radius alpha */
-static void kifmm__surface_to_targets(kifmm__eval *e, int b, int src, double alpha, const double *q) {
-    int n = e->ops->n;
-    double *s = kifmm__box_surface(e, src, alpha);
-    kifmm__to_targets(e, b, s, s + n, s + 2 * n, (size_t)n, q);
+/* densities on a surface (planes n apart, sets dens_d apart) as sources */
+static kifmm__src kifmm__surface_src(const kifmm__eval *e, const double *s, const double *dens, size_t dens_d) {
+    kifmm__src q;
+    size_t n = (size_t)e->n;
+    memset(&q, 0, sizeof q);
+    q.x = s; q.y = s + n; q.z = s + 2 * n; q.n = n;
+    q.q = dens; q.q_b = n; q.q_d = dens_d;
+    return q;
 }
 
-/* the check potential at box b's surface (radius alpha) from the sources of box src */
-static void kifmm__to_surface(kifmm__eval *e, int b, double alpha, int src, double *chk) {
-    const kifmm_tree *t = e->tree;
-    size_t ns = t->nsources, s0 = t->src_begin[src], m = t->src_end[src] - s0;
-    int n = e->ops->n;
-    double *s = kifmm__box_surface(e, b, alpha);
-    kifmm__p2p(t->src + s0, t->src + ns + s0, t->src + 2 * ns + s0, e->q + s0, m, s, s + n, s + 2 * n,
-               (size_t)n, chk, NULL, NULL, NULL);
+/* a surface's points as targets of check values (planes n apart, sets chk_d apart) */
+static kifmm__tgt kifmm__surface_tgt(const kifmm__eval *e, const double *s, double *chk, size_t chk_d) {
+    kifmm__tgt t;
+    size_t n = (size_t)e->n;
+    memset(&t, 0, sizeof t);
+    t.x = s; t.y = s + n; t.z = s + 2 * n; t.n = n;
+    t.pot = chk; t.pot_a = n; t.pot_d = chk_d;
+    return t;
 }
 
-/* the leaves with sources (kifmm__eval_init) */
+/* the end of the batch of leaves from list[c0]: at most leaf_cols, and one level when the
+   operator sets differ per level */
+static int kifmm__batch_end(const kifmm__eval *e, const int *list, int c0, int count) {
+    int c1 = c0 + 1, l = kifmm__key_level(e->tree->key[list[c0]]);
+    while (c1 < count && c1 - c0 < e->leaf_cols && (e->nops == 1 || kifmm__key_level(e->tree->key[list[c1]]) == l)) c1++;
+    return c1;
+}
+
+/* ---- upward pass -------------------------------------------------------------------------- */
 KIFMM__FN void kifmm__op_p2m(kifmm__eval *e) {
     const kifmm_tree *t = e->tree;
-    const kifmm__ops *o = e->ops;
-    int n = o->n, r = o->c2e_rank, na = e->nleaf_src, c0;
-    double *chk = e->leafbuf, *y = e->leafbuf + (size_t)n * e->leaf_cols;
-    for (c0 = 0; c0 < na; c0 += e->leaf_cols) {
-        int cnt = na - c0 < e->leaf_cols ? na - c0 : e->leaf_cols;
+    int nd = e->call.nd, ne = e->ne, nc = e->nc, na = e->nleaf_src, c0, c1;
+    size_t nb = (size_t)t->nboxes;
+    double *chk = e->leafbuf, *y = e->leafbuf + (size_t)(ne > nc ? ne : nc) * e->leaf_cols * e->ndmax;
+    for (c0 = 0; c0 < na; c0 = c1) {
+        const kifmm__ops *o = kifmm__lops(e, kifmm__key_level(t->key[e->leaf_src[c0]]));
+        int cnt, r = o->c2e_rank;
         ptrdiff_t i;
+        c1 = kifmm__batch_end(e, e->leaf_src, c0, na);
+        cnt = c1 - c0;
         KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
         for (i = 0; i < cnt; i++) {
-            double *c = chk + (size_t)i * n;
+            kifmm__parts p = kifmm__thread_parts(e);
+            double *c = chk + (size_t)i * nd * nc;
             int b = e->leaf_src[c0 + i];
-            memset(c, 0, (size_t)n * sizeof *c);
-            kifmm__to_surface(e, b, KIFMM_RADIUS_OUTER, b, c);
+            kifmm__src s = kifmm__particles(e, t->src_begin[b], t->src_end[b]);
+            kifmm__tgt g = kifmm__surface_tgt(e, kifmm__box_surface(e, b, KIFMM_RADIUS_OUTER, p.surf), c, (size_t)nc);
+            memset(c, 0, (size_t)nd * nc * sizeof *c);
+            kifmm__interact(&e->kern, nd, &s, &g, p.scratch);
         }
-        /* a chunk of leaves' solves at once: equivalent = hw * c2e_v (c2e_u check) */
-        kifmm__dgemm(&e->blas, 0, 0, r, cnt, n, 1.0, o->c2e_u, r, chk, n, 0.0, y, r);
-        kifmm__dgemm(&e->blas, 0, 0, n, cnt, r, 1.0, o->c2e_v, n, y, r, 0.0, chk, n);
+        /* a batch's solves at once: equivalent = (w / w0)^-h c2e_v (c2e_u check) */
+        kifmm__dgemm(&e->blas, 0, 0, r, cnt * nd, nc, 1.0, o->c2e_u, r, chk, nc, 0.0, y, r);
+        kifmm__dgemm(&e->blas, 0, 0, ne, cnt * nd, r, 1.0, o->c2e_v, ne, y, r, 0.0, chk, ne);
         KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
         for (i = 0; i < cnt; i++) {
-            int b = e->leaf_src[c0 + i], j;
-            double hw = kifmm__box_hw(t, b);
-            for (j = 0; j < n; j++) e->equiv[(size_t)b * n + j] = hw * chk[(size_t)i * n + j];
+            int b = e->leaf_src[c0 + i], j, d;
+            double f = kifmm__scale(o, kifmm__box_hw(t, b), -o->h);
+            for (d = 0; d < nd; d++) {
+                double *eq = e->equiv + ((size_t)d * nb + (size_t)b) * ne;
+                const double *src = chk + ((size_t)i * nd + d) * ne;
+                for (j = 0; j < ne; j++) eq[j] = f * src[j];
+            }
         }
     }
 }
 
+/* children are contiguous: per density set, one GEMM per batch of sibling groups, then each
+   column to its parent */
 KIFMM__FN void kifmm__op_m2m(kifmm__eval *e, int l) {
     const kifmm_tree *t = e->tree;
-    int n = e->ops->n, lb = t->level_begin[l], nsplit = (t->level_begin[l + 1] - lb) / 8, j0;
+    const kifmm__ops *o;
+    int ne = e->ne, lb = t->level_begin[l], nsplit = (t->level_begin[l + 1] - lb) / 8, j0, d;
+    size_t nb = (size_t)t->nboxes;
     if (l < 1 || nsplit == 0) return;
-    /* children are contiguous: one GEMM per chunk of sibling groups, then each column to its parent */
-    for (j0 = 0; j0 < nsplit; j0 += e->leaf_cols) {
-        int cnt = nsplit - j0 < e->leaf_cols ? nsplit - j0 : e->leaf_cols;
-        ptrdiff_t p;
-        kifmm__dgemm(&e->blas, 0, 0, n, cnt, 8 * n, 1.0, e->ops->m2m, n, e->equiv + ((size_t)lb + 8 * (size_t)j0) * n,
-                     8 * n, 0.0, e->leafbuf, n);
-        KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
-        for (p = t->level_begin[l - 1]; p < t->level_begin[l]; p++) {
-            int c = t->child[p], j = c >= 0 ? (c - lb) / 8 - j0 : -1;
-            if (j >= 0 && j < cnt)
-                memcpy(e->equiv + (size_t)p * n, e->leafbuf + (size_t)j * n, (size_t)n * sizeof(double));
+    o = kifmm__lops(e, l - 1);
+    for (d = 0; d < e->call.nd; d++) {
+        double *eq = e->equiv + (size_t)d * nb * ne;
+        for (j0 = 0; j0 < nsplit; j0 += e->leaf_cols) {
+            int cnt = nsplit - j0 < e->leaf_cols ? nsplit - j0 : e->leaf_cols;
+            ptrdiff_t p;
+            kifmm__dgemm(&e->blas, 0, 0, ne, cnt, 8 * ne, 1.0, o->m2m, ne, eq + ((size_t)lb + 8 * (size_t)j0) * ne,
+                         8 * ne, 0.0, e->leafbuf, ne);
+            KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
+            for (p = t->level_begin[l - 1]; p < t->level_begin[l]; p++) {
+                int c = t->child[p], j = c >= 0 ? (c - lb) / 8 - j0 : -1;
+                if (j >= 0 && j < cnt)
+                    memcpy(eq + (size_t)p * ne, e->leafbuf + (size_t)j * ne, (size_t)ne * sizeof(double));
+            }
         }
     }
 }
 
-/* M2L for the targets b0 .. b1-1 of level l (at most KIFMM__M2L_BLOCK): per transfer vector,
-   gather the compressed multipoles of the sources, one GEMM with the core, add into the block's
-   compressed locals; then expand into the check potentials. Within a vector every target has at
-   most one source, so a block is all a thread writes. */
-static void kifmm__m2l_block_run(kifmm__eval *e, int l, int b0, int b1, double scale) {
+/* ---- M2L -----------------------------------------------------------------------------------
+   For the targets b0 .. b1-1 of level l: per transfer vector, the compressed multipoles of the
+   sources (a column per pair and density set), one GEMM with the core (or its two factors), added
+   into the task's compressed locals; then expanded into the check vectors. Within a vector every
+   target has at most one source (kifmm__m2l_groups_ok), so a task's block is all it writes. */
+static void kifmm__m2l_block_run(kifmm__eval *e, const kifmm__ops *o, int l, int b0, int b1, double scale) {
     const kifmm_tree *t = e->tree;
-    const kifmm__ops *o = e->ops;
-    int n = o->n, k = o->k, lb = t->level_begin[l], tv;
-    double *lh = e->thread_buf + e->thread_len * (size_t)kifmm__thread() + 3 * (size_t)n;
-    double *gat = lh + (size_t)k * KIFMM__M2L_BLOCK, *res = gat + (size_t)k * KIFMM__M2L_BLOCK;
-    double *mid = res + (size_t)k * KIFMM__M2L_BLOCK, *dst[KIFMM__M2L_BLOCK];
-    const double *src[KIFMM__M2L_BLOCK];
-    size_t base = (size_t)l * KIFMM_NUM_TRANSFER;
-    memset(lh, 0, (size_t)k * (b1 - b0) * sizeof *lh);
+    int nc = e->nc, k = o->k, lb = t->level_begin[l], nlev = t->level_begin[l + 1] - lb, tv, d, nd = e->call.nd;
+    size_t bw = (size_t)e->m2l_block * nd, kb = (size_t)k * bw;
+    kifmm__parts parts = kifmm__thread_parts(e);
+    double *lh = parts.m2l, *gat = lh + kb, *res = gat + kb, *mid = res + kb;
+    double **dst = e->m2l_dst + bw * (size_t)kifmm__thread();
+    const double **src = e->m2l_src + bw * (size_t)kifmm__thread();
+    size_t base = (size_t)l * KIFMM_NUM_TRANSFER, lplane = (size_t)k * (b1 - b0);
+    memset(lh, 0, lplane * nd * sizeof *lh);
     for (tv = 0; tv < KIFMM_NUM_TRANSFER; tv++) {
         size_t lo = t->m2l_off[base + tv], hi = t->m2l_off[base + tv + 1], p0, p1, j;
         int np, i, r = o->m2l_r[tv];
@@ -2946,13 +3488,15 @@ static void kifmm__m2l_block_run(kifmm__eval *e, int l, int b0, int b1, double s
         while (lo < hi) { size_t m = lo + (hi - lo) / 2; if (t->m2l_tgt[m] < b0) lo = m + 1; else hi = m; }
         p0 = lo;
         for (p1 = p0; p1 < t->m2l_off[base + tv + 1] && t->m2l_tgt[p1] < b1; p1++) {}
-        np = (int)(p1 - p0);
+        np = (int)(p1 - p0) * nd;           /* <= (b1 - b0) nd <= bw: a target once per vector */
         if (np == 0 || r == 0) continue;
-        if (!e->blas.dgemm) {              /* the built-in GEMM reads and adds in place */
+        for (d = 0; d < nd; d++)
             for (j = p0; j < p1; j++) {
-                src[j - p0] = e->m2l_buf + (size_t)(t->m2l_src[j] - lb) * k;
-                dst[j - p0] = lh + (size_t)(t->m2l_tgt[j] - b0) * k;
+                size_t col = (size_t)d * (p1 - p0) + (j - p0);
+                src[col] = e->m2l_buf + ((size_t)d * nlev + (size_t)(t->m2l_src[j] - lb)) * k;
+                dst[col] = lh + (size_t)d * lplane + (size_t)(t->m2l_tgt[j] - b0) * k;
             }
+        if (!e->blas.dgemm) {              /* the built-in GEMM reads and adds in place */
             if (r == k)
                 kifmm__la_gemm(0, 0, k, np, k, 1.0, c, k, NULL, 0, src, 1.0, NULL, 0, dst);
             else {   /* A_t (B_t^T x) */
@@ -2962,169 +3506,248 @@ static void kifmm__m2l_block_run(kifmm__eval *e, int l, int b0, int b1, double s
             continue;
         }
         /* the caller's GEMM: gather, multiply, scatter */
-        for (j = p0; j < p1; j++)
-            memcpy(gat + (j - p0) * k, e->m2l_buf + (size_t)(t->m2l_src[j] - lb) * k, (size_t)k * sizeof *gat);
+        for (j = 0; j < (size_t)np; j++) memcpy(gat + j * k, src[j], (size_t)k * sizeof *gat);
         if (r == k)
             kifmm__dgemm_local(&e->blas, 0, 0, k, np, k, 1.0, c, k, gat, k, 0.0, res, k);
         else {
             kifmm__dgemm_local(&e->blas, 0, 0, r, np, k, 1.0, c + (size_t)k * r, r, gat, k, 0.0, mid, r);
             kifmm__dgemm_local(&e->blas, 0, 0, k, np, r, 1.0, c, k, mid, r, 0.0, res, k);
         }
-        for (j = p0; j < p1; j++) {
-            double *d = lh + (size_t)(t->m2l_tgt[j] - b0) * k, *x = res + (j - p0) * k;
-            for (i = 0; i < k; i++) d[i] += x[i];
+        for (j = 0; j < (size_t)np; j++) {
+            double *x = res + j * k;
+            for (i = 0; i < k; i++) dst[j][i] += x[i];
         }
     }
-    kifmm__dgemm_local(&e->blas, 0, 0, n, b1 - b0, k, scale, o->m2l_u, n, lh, k, 1.0, e->check + (size_t)b0 * n, n);
+    for (d = 0; d < nd; d++)
+        kifmm__dgemm_local(&e->blas, 0, 0, nc, b1 - b0, k, scale, o->m2l_u, nc, lh + (size_t)d * lplane, k, 1.0,
+                           e->check + ((size_t)d * t->nboxes + (size_t)b0) * nc, nc);
 }
 
 KIFMM__FN void kifmm__op_m2l(kifmm__eval *e, int l) {
     const kifmm_tree *t = e->tree;
-    const kifmm__ops *o = e->ops;
-    int n = o->n, k = o->k, lb = t->level_begin[l], le = t->level_begin[l + 1];
+    const kifmm__ops *o = kifmm__lops(e, l);
+    int ne = e->ne, k = o->k, lb = t->level_begin[l], le = t->level_begin[l + 1], d;
     size_t base = (size_t)l * KIFMM_NUM_TRANSFER;
-    ptrdiff_t blk, nblk = (le - lb + KIFMM__M2L_BLOCK - 1) / KIFMM__M2L_BLOCK;
-    /* kernel matrices of a box of half-width hw are the unit ones / hw */
-    double scale = (double)((uint64_t)1 << l) / t->half_width;
+    ptrdiff_t blk, nblk = (le - lb + e->m2l_block - 1) / e->m2l_block;
+    double scale;
     if (l < 2 || t->m2l_off[base + KIFMM_NUM_TRANSFER] == t->m2l_off[base]) return;
-    /* compress every multipole of the level at once */
-    kifmm__dgemm(&e->blas, 1, 0, k, le - lb, n, 1.0, o->m2l_u, n, e->equiv + (size_t)lb * n, n, 0.0, e->m2l_buf, k);
+    scale = kifmm__scale(o, t->half_width / (double)((uint64_t)1 << l), o->h);
+    /* compress every multipole of the level at once, set by set */
+    for (d = 0; d < e->call.nd; d++)
+        kifmm__dgemm(&e->blas, 1, 0, k, le - lb, ne, 1.0, o->m2l_v, ne,
+                     e->equiv + ((size_t)d * t->nboxes + (size_t)lb) * ne, ne, 0.0,
+                     e->m2l_buf + (size_t)d * (le - lb) * k, k);
     KIFMM__OMP(omp parallel for schedule(dynamic, 1) num_threads(e->nthreads))
     for (blk = 0; blk < nblk; blk++) {
-        int b0 = lb + (int)blk * KIFMM__M2L_BLOCK, b1 = b0 + KIFMM__M2L_BLOCK < le ? b0 + KIFMM__M2L_BLOCK : le;
-        kifmm__m2l_block_run(e, l, b0, b1, scale);
+        int b0 = lb + (int)blk * e->m2l_block, b1 = b0 + e->m2l_block < le ? b0 + e->m2l_block : le;
+        kifmm__m2l_block_run(e, o, l, b0, b1, scale);
     }
 }
 
-/* X list. A box with fewer targets than surface points takes its X sources directly at its
-   targets (all of them, the whole subtree's: what its local expansion would reach), which is
-   exact and cheaper; handled leaf by leaf over the leaf's ancestors so that threads write
-   disjoint targets. The others go through the check surface. */
+/* X list of the boxes with more targets than surface points: the sources' field on the box's
+   check surface. (Boxes with fewer take their X sources directly at their targets, in the leaf
+   pass: exact, and cheaper.) */
 KIFMM__FN void kifmm__op_p2l(kifmm__eval *e) {
     const kifmm_tree *t = e->tree;
-    size_t n = (size_t)e->ops->n, ns = t->nsources;
-    ptrdiff_t b, i;
+    size_t n = (size_t)e->n, nb = (size_t)t->nboxes;
+    ptrdiff_t b;
     KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
     for (b = 0; b < t->nboxes; b++) {
+        kifmm__parts p;
+        kifmm__tgt g;
         size_t j;
-        if (t->tgt_end[b] - t->tgt_begin[b] <= n) continue;
-        for (j = t->x_off[b]; j < t->x_off[b + 1]; j++)
-            if (t->src_end[t->x_idx[j]] > t->src_begin[t->x_idx[j]])
-                kifmm__to_surface(e, (int)b, KIFMM_RADIUS_INNER, t->x_idx[j], e->check + (size_t)b * n);
-    }
-    KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
-    for (i = 0; i < t->nleaves; i++) {
-        int lf = t->leaf[i], a;
-        if (t->tgt_end[lf] == t->tgt_begin[lf]) continue;
-        /* target counts grow towards the root: stop at the first ancestor above n */
-        for (a = lf; a >= 0 && t->tgt_end[a] - t->tgt_begin[a] <= n; a = t->parent[a]) {
-            size_t j;
-            for (j = t->x_off[a]; j < t->x_off[a + 1]; j++) {
-                size_t s0 = t->src_begin[t->x_idx[j]], s1 = t->src_end[t->x_idx[j]];
-                if (s1 > s0)
-                    kifmm__to_targets(e, lf, t->src + s0, t->src + ns + s0, t->src + 2 * ns + s0, s1 - s0, e->q + s0);
-            }
+        if (t->tgt_end[b] - t->tgt_begin[b] <= n || t->x_off[b] == t->x_off[b + 1]) continue;
+        p = kifmm__thread_parts(e);
+        g = kifmm__surface_tgt(e, kifmm__box_surface(e, (int)b, KIFMM_RADIUS_INNER, p.surf),
+                               e->check + (size_t)b * e->nc, nb * e->nc);
+        for (j = t->x_off[b]; j < t->x_off[b + 1]; j++) {
+            int x = t->x_idx[j];
+            kifmm__src s = kifmm__particles(e, t->src_begin[x], t->src_end[x]);
+            kifmm__interact(&e->kern, e->call.nd, &s, &g, p.scratch);
         }
     }
 }
 
 KIFMM__FN void kifmm__op_l2l(kifmm__eval *e, int l) {
     const kifmm_tree *t = e->tree;
-    int n = e->ops->n, lc, nsplit, j0;
+    const kifmm__ops *o;
+    int nc = e->nc, lc, nsplit, j0, d;
+    size_t nb = (size_t)t->nboxes;
     if (l < 2 || l >= KIFMM_MAX_DEPTH) return;
+    o = kifmm__lops(e, l);
     lc = t->level_begin[l + 1];
     nsplit = (t->level_begin[l + 2] - lc) / 8;
-    for (j0 = 0; j0 < nsplit; j0 += e->leaf_cols) {
-        int cnt = nsplit - j0 < e->leaf_cols ? nsplit - j0 : e->leaf_cols;
-        ptrdiff_t p;
-        KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
-        for (p = t->level_begin[l]; p < t->level_begin[l + 1]; p++) {
-            int c = t->child[p], j = c >= 0 ? (c - lc) / 8 - j0 : -1;
-            if (j >= 0 && j < cnt)
-                memcpy(e->leafbuf + (size_t)j * n, e->check + (size_t)p * n, (size_t)n * sizeof(double));
-        }
-        kifmm__dgemm(&e->blas, 0, 0, 8 * n, cnt, n, 1.0, e->ops->l2l, 8 * n, e->leafbuf, n, 1.0,
-                     e->check + ((size_t)lc + 8 * (size_t)j0) * n, 8 * n);
-    }
-}
-
-/* the leaves with targets at level 2 or below (above, nothing is far enough to have reached a
-   local expansion) */
-KIFMM__FN void kifmm__op_l2p(kifmm__eval *e) {
-    const kifmm_tree *t = e->tree;
-    const kifmm__ops *o = e->ops;
-    int n = o->n, r = o->c2e_rank, na = e->nleaf_tgt, c0;
-    double *chk = e->leafbuf, *y = e->leafbuf + (size_t)n * e->leaf_cols;
-    for (c0 = 0; c0 < na; c0 += e->leaf_cols) {
-        int cnt = na - c0 < e->leaf_cols ? na - c0 : e->leaf_cols;
-        ptrdiff_t i;
-        KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
-        for (i = 0; i < cnt; i++)
-            memcpy(chk + (size_t)i * n, e->check + (size_t)e->leaf_tgt[c0 + i] * n, (size_t)n * sizeof *chk);
-        /* downward check-to-equivalent is the transpose of the upward one: c2e_u^T (c2e_v^T check) */
-        kifmm__dgemm(&e->blas, 1, 0, r, cnt, n, 1.0, o->c2e_v, n, chk, n, 0.0, y, r);
-        kifmm__dgemm(&e->blas, 1, 0, n, cnt, r, 1.0, o->c2e_u, r, y, r, 0.0, chk, n);
-        KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
-        for (i = 0; i < cnt; i++) {
-            int b = e->leaf_tgt[c0 + i], j;
-            double *q = chk + (size_t)i * n, hw = kifmm__box_hw(t, b);
-            for (j = 0; j < n; j++) q[j] *= hw;
-            kifmm__surface_to_targets(e, b, b, KIFMM_RADIUS_OUTER, q);
+    for (d = 0; d < e->call.nd; d++) {
+        double *ck = e->check + (size_t)d * nb * nc;
+        for (j0 = 0; j0 < nsplit; j0 += e->leaf_cols) {
+            int cnt = nsplit - j0 < e->leaf_cols ? nsplit - j0 : e->leaf_cols;
+            ptrdiff_t p;
+            KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
+            for (p = t->level_begin[l]; p < t->level_begin[l + 1]; p++) {
+                int c = t->child[p], j = c >= 0 ? (c - lc) / 8 - j0 : -1;
+                if (j >= 0 && j < cnt)
+                    memcpy(e->leafbuf + (size_t)j * nc, ck + (size_t)p * nc, (size_t)nc * sizeof(double));
+            }
+            kifmm__dgemm(&e->blas, 0, 0, 8 * nc, cnt, nc, 1.0, o->l2l, 8 * nc, e->leafbuf, nc, 1.0,
+                         ck + ((size_t)lc + 8 * (size_t)j0) * nc, 8 * nc);
         }
     }
 }
 
-KIFMM__FN void kifmm__op_m2p(kifmm__eval *e) {
+/* ---- the leaf pass -------------------------------------------------------------------------- */
+/* the block of targets j0 .. j0+m-1 of leaf b as targets of the thread's result block */
+static kifmm__tgt kifmm__block_tgt(const kifmm__eval *e, size_t j0, size_t m, double *out) {
     const kifmm_tree *t = e->tree;
-    int n = e->ops->n;
-    size_t ns = t->nsources;
-    ptrdiff_t i;
-    KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
-    for (i = 0; i < t->nleaves; i++) {
-        int b = t->leaf[i];
-        size_t j;
-        if (t->tgt_end[b] == t->tgt_begin[b]) continue;
+    size_t nt = t->ntargets, tb = e->tgt_block, td = (size_t)e->tdim;
+    kifmm__tgt g;
+    g.x = t->tgt + j0; g.y = t->tgt + nt + j0; g.z = t->tgt + 2 * nt + j0;
+    g.n = m;
+    g.pot = out; g.pot_a = tb; g.pot_d = td * tb;
+    g.grad = e->call.grad || e->call.hess ? out + td * e->call.nd * tb : NULL;
+    g.grad_a = tb; g.grad_d = 3 * td * tb;
+    g.hess = e->call.hess ? out + 4 * td * e->call.nd * tb : NULL;
+    g.hess_a = tb; g.hess_d = 6 * tb;
+    return g;
+}
+
+/* the result block into the caller's arrays, in the caller's order (every target is in one
+   leaf: written once) */
+static void kifmm__block_out(const kifmm__eval *e, const kifmm__tgt *g, size_t j0) {
+    const size_t *perm = e->tree->tgt_perm;
+    size_t nd = (size_t)e->call.nd, td = (size_t)e->tdim, j, d, a, c;
+    for (j = 0; j < g->n; j++) {
+        size_t u = perm[j0 + j];
+        for (d = 0; d < nd; d++)
+            for (a = 0; a < td; a++) {
+                if (e->call.pot) e->call.pot[(u * td + a) * nd + d] = g->pot[d * g->pot_d + a * g->pot_a + j];
+                if (e->call.grad)
+                    for (c = 0; c < 3; c++)
+                        e->call.grad[((u * td + a) * 3 + c) * nd + d] = g->grad[d * g->grad_d + (3 * a + c) * g->grad_a + j];
+            }
+        if (e->call.hess)
+            for (d = 0; d < nd; d++)
+                for (c = 0; c < 6; c++) e->call.hess[(6 * u + c) * nd + d] = g->hess[d * g->hess_d + c * g->hess_a + j];
+    }
+}
+
+/* the parts of the leaf pass for one block of leaf b's targets; dq: its downward equivalent
+   vectors (sets ne apart), or NULL */
+static void kifmm__leaf_block(kifmm__eval *e, int b, size_t j0, size_t m, const double *dq, unsigned mask,
+                              const kifmm__parts *p) {
+    const kifmm_tree *t = e->tree;
+    size_t n = (size_t)e->n, nb = (size_t)t->nboxes, j, width, lo[KIFMM_MAX_U], hi[KIFMM_MAX_U];
+    int nd = e->call.nd, a, nr = 0, r;
+    kifmm__tgt g = kifmm__block_tgt(e, j0, m, p->out);
+    double t0 = kifmm__now(), t1;
+    width = (size_t)e->tdim * nd * e->tgt_block * (e->call.grad || e->call.hess ? 4 : 1) +
+            (e->call.hess ? 6 * (size_t)nd * e->tgt_block : 0);
+    memset(p->out, 0, width * sizeof *p->out);
+    if ((mask & KIFMM__LEAF_L2P) && dq) {
+        kifmm__src s = kifmm__surface_src(e, kifmm__box_surface(e, b, KIFMM_RADIUS_OUTER, p->surf), dq, (size_t)e->ne);
+        kifmm__interact(&e->kern, nd, &s, &g, p->scratch);
+    }
+    t1 = kifmm__now(); p->timer[KIFMM_OP_L2P] += t1 - t0; t0 = t1;
+    if (mask & KIFMM__LEAF_M2P)
         for (j = t->w_off[b]; j < t->w_off[b + 1]; j++) {
             int w = t->w_idx[j];
             size_t s0 = t->src_begin[w], s1 = t->src_end[w];
+            kifmm__src s;
             if (s1 == s0) continue;
-            if (s1 - s0 <= (size_t)n)      /* fewer sources than surface points: take them directly */
-                kifmm__to_targets(e, b, t->src + s0, t->src + ns + s0, t->src + 2 * ns + s0, s1 - s0, e->q + s0);
+            if (s1 - s0 <= n)              /* fewer sources than surface points: take them directly */
+                s = kifmm__particles(e, s0, s1);
             else
-                kifmm__surface_to_targets(e, b, w, KIFMM_RADIUS_INNER, e->equiv + (size_t)w * n);
+                s = kifmm__surface_src(e, kifmm__box_surface(e, w, KIFMM_RADIUS_INNER, p->surf),
+                                       e->equiv + (size_t)w * e->ne, nb * e->ne);
+            kifmm__interact(&e->kern, nd, &s, &g, p->scratch);
         }
-    }
-}
-
-KIFMM__FN void kifmm__op_p2p(kifmm__eval *e) {
-    const kifmm_tree *t = e->tree;
-    size_t ns = t->nsources;
-    ptrdiff_t i;
-    KIFMM__OMP(omp parallel for schedule(dynamic, 4) num_threads(e->nthreads))
-    for (i = 0; i < t->nleaves; i++) {
-        int b = t->leaf[i], nr = 0, r;
-        size_t j, lo[KIFMM_MAX_U], hi[KIFMM_MAX_U];
-        if (t->tgt_end[b] == t->tgt_begin[b]) continue;
-        /* U-list sources that are contiguous in Morton order merge into one range, so the targets'
-           sums are loaded and stored once per range, not once per box (2:1 balance bounds U by 57) */
+    t1 = kifmm__now(); p->timer[KIFMM_OP_M2P] += t1 - t0; t0 = t1;
+    /* X lists of b and of its ancestors with at most n targets (target counts grow towards the
+       root: stop at the first above), taken directly */
+    if (mask & KIFMM__LEAF_X)
+        for (a = b; a >= 0 && t->tgt_end[a] - t->tgt_begin[a] <= n; a = t->parent[a])
+            for (j = t->x_off[a]; j < t->x_off[a + 1]; j++) {
+                int x = t->x_idx[j];
+                kifmm__src s = kifmm__particles(e, t->src_begin[x], t->src_end[x]);
+                kifmm__interact(&e->kern, nd, &s, &g, p->scratch);
+            }
+    t1 = kifmm__now(); p->timer[KIFMM_OP_P2L] += t1 - t0; t0 = t1;
+    if (mask & KIFMM__LEAF_P2P) {
+        /* U-list sources that are contiguous in Morton order merge into one range, so the
+           targets' sums are loaded and stored once per range, not once per box */
         for (j = t->u_off[b]; j < t->u_off[b + 1]; j++) {
             size_t s0 = t->src_begin[t->u_idx[j]], s1 = t->src_end[t->u_idx[j]];
             if (s1 == s0) continue;
-            if (nr == KIFMM_MAX_U) {        /* cannot happen (the lists are built within it); stay correct */
-                kifmm__to_targets(e, b, t->src + s0, t->src + ns + s0, t->src + 2 * ns + s0, s1 - s0, e->q + s0);
-                continue;
-            }
             for (r = nr; r > 0 && lo[r - 1] > s0; r--) { lo[r] = lo[r - 1]; hi[r] = hi[r - 1]; }
             lo[r] = s0;
             hi[r] = s1;
-            nr++;
+            nr++;                          /* <= KIFMM_MAX_U: the U list's bound */
         }
         for (r = 0; r < nr;) {
             size_t s0 = lo[r], s1 = hi[r];
+            kifmm__src s;
             for (r++; r < nr && lo[r] == s1; r++) s1 = hi[r];
-            kifmm__to_targets(e, b, t->src + s0, t->src + ns + s0, t->src + 2 * ns + s0, s1 - s0, e->q + s0);
+            s = kifmm__particles(e, s0, s1);
+            kifmm__interact(&e->kern, nd, &s, &g, p->scratch);
         }
     }
+    kifmm__block_out(e, &g, j0);
+    t1 = kifmm__now(); p->timer[KIFMM_OP_P2P] += t1 - t0;
+}
+
+KIFMM__FN void kifmm__op_leaves(kifmm__eval *e, unsigned mask, double sec[8]) {
+    const kifmm_tree *t = e->tree;
+    int nd = e->call.nd, ne = e->ne, nc = e->nc, na = e->nleaf_tgt, c0, c1, th, op;
+    size_t nb = (size_t)t->nboxes;
+    double *chk = e->leafbuf, *y = e->leafbuf + (size_t)(ne > nc ? ne : nc) * e->leaf_cols * e->ndmax;
+    for (th = 0; th < e->nthreads; th++)
+        memset(e->thread_buf + e->thread_len * (size_t)th + e->thread_len - 8, 0, 8 * sizeof(double));
+    for (c0 = 0; c0 < na; c0 = c1) {
+        const kifmm__ops *o = kifmm__lops(e, kifmm__key_level(t->key[e->leaf_tgt[c0]]));
+        int cnt, l2p = 0;
+        ptrdiff_t i;
+        double t0 = kifmm__now();
+        c1 = kifmm__batch_end(e, e->leaf_tgt, c0, na);
+        cnt = c1 - c0;
+        for (i = 0; i < cnt; i++) l2p |= kifmm__key_level(t->key[e->leaf_tgt[c0 + i]]) >= 2;
+        l2p &= (mask & KIFMM__LEAF_L2P) != 0;
+        if (l2p) {                 /* the batch's downward equivalents: (w / w0)^-h pinv^T check */
+            int r = o->dc2e_v ? o->dc2e_rank : o->c2e_rank;
+            KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
+            for (i = 0; i < cnt; i++) {
+                int d;
+                for (d = 0; d < nd; d++)
+                    memcpy(chk + ((size_t)i * nd + d) * nc, e->check + ((size_t)d * nb + (size_t)e->leaf_tgt[c0 + i]) * nc,
+                           (size_t)nc * sizeof *chk);
+            }
+            if (o->dc2e_v) {
+                kifmm__dgemm(&e->blas, 0, 0, r, cnt * nd, nc, 1.0, o->dc2e_u, r, chk, nc, 0.0, y, r);
+                kifmm__dgemm(&e->blas, 0, 0, ne, cnt * nd, r, 1.0, o->dc2e_v, ne, y, r, 0.0, chk, ne);
+            } else {               /* symmetric kernel: c2e_u^T (c2e_v^T check) */
+                kifmm__dgemm(&e->blas, 1, 0, r, cnt * nd, nc, 1.0, o->c2e_v, ne, chk, nc, 0.0, y, r);
+                kifmm__dgemm(&e->blas, 1, 0, ne, cnt * nd, r, 1.0, o->c2e_u, r, y, r, 0.0, chk, ne);
+            }
+        }
+        sec[KIFMM_OP_L2P] += kifmm__now() - t0;
+        KIFMM__OMP(omp parallel for schedule(dynamic, 4) num_threads(e->nthreads))
+        for (i = 0; i < cnt; i++) {
+            kifmm__parts p = kifmm__thread_parts(e);
+            int b = e->leaf_tgt[c0 + i], d, j;
+            size_t j0;
+            double *dq = NULL;
+            if (l2p && kifmm__key_level(t->key[b]) >= 2) {   /* above level 2 nothing is far enough */
+                double f = kifmm__scale(o, kifmm__box_hw(t, b), -o->h);
+                dq = chk + (size_t)i * nd * ne;
+                for (d = 0; d < nd; d++)
+                    for (j = 0; j < ne; j++) dq[(size_t)d * ne + j] *= f;
+            }
+            for (j0 = t->tgt_begin[b]; j0 < t->tgt_end[b]; j0 += e->tgt_block) {
+                size_t m = t->tgt_end[b] - j0 < e->tgt_block ? t->tgt_end[b] - j0 : e->tgt_block;
+                kifmm__leaf_block(e, b, j0, m, dq, mask, &p);
+            }
+        }
+    }
+    for (th = 0; th < e->nthreads; th++)
+        for (op = 0; op < 8; op++) sec[op] += e->thread_buf[e->thread_len * (size_t)th + e->thread_len - 8 + op] / e->nthreads;
 }
 
 #endif /* KIFMM_OPS_IMPLEMENTATION */

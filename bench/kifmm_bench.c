@@ -328,7 +328,7 @@ int main(int argc, char **argv) {
     }
     kifmm_get_stats(fmm, &st);
     rss_peak = peak_rss_mib();
-    memcpy(core_rank, fmm->ops.m2l_r, sizeof core_rank);   /* each vector's recompressed rank */
+    memcpy(core_rank, fmm->ops[fmm->nops - 1].m2l_r, sizeof core_rank);   /* each vector's recompressed rank (the finest level's set) */
     kifmm_destroy(fmm);
 
     t_eval = median(tev, o.reps);

@@ -27,7 +27,7 @@ static void test_strings(void) {
     int s;
     for (s = KIFMM_OK; s <= KIFMM_ERR_NUMERICAL; s++) CHECK(kifmm_status_string((kifmm_status)s) != NULL, "%d", s);
     CHECK(kifmm_status_string((kifmm_status)99) != NULL, "unknown status");
-    CHECK(strcmp(kifmm_version(), "0.1.0") == 0 && KIFMM_VERSION_MAJOR == 0, "version");
+    CHECK(strcmp(kifmm_version(), "0.2.0") == 0 && KIFMM_VERSION_MAJOR == 0 && KIFMM_VERSION_MINOR == 2, "version");
 }
 
 static void test_validation(void) {

@@ -10,6 +10,11 @@
 static kifmm__ops ops;
 static kifmm_tree tree;
 static kifmm__eval ev;
+static double *out_pot, *out_grad;           /* the leaf pass's results, in the caller's order */
+static double op_sec[8];
+/* the result of sorted target k */
+#define POT(k) out_pot[tree.tgt_perm[k]]
+#define GRAD(k, c) out_grad[3 * tree.tgt_perm[k] + (c)]
 
 typedef struct acc { double e2, r2; } acc;               /* running relative L2 error */
 static void acc_add(acc *a, double got, double want) { a->e2 += (got - want) * (got - want); a->r2 += want * want; }
@@ -59,8 +64,8 @@ static void point_near(int b, double f, double x[3]) {
 static void reset(void) {
     int n = ops.n;
     memset(ev.check, 0, (size_t)n * tree.nboxes * sizeof(double));
-    memset(ev.pot, 0, tree.ntargets * sizeof(double));
-    memset(ev.grad, 0, 3 * tree.ntargets * sizeof(double));
+    memset(out_pot, 0, tree.ntargets * sizeof(double));
+    memset(out_grad, 0, 3 * tree.ntargets * sizeof(double));
 }
 
 /* the multipole of every box with sources reproduces its field far away (P2M, then M2M) */
@@ -123,10 +128,10 @@ static void target_error(const size_t *off, const int *idx, int ancestors, doubl
                 }
                 cnt += off[up + 1] > off[up];
             }
-            acc_add(&a, ev.pot[k], p);
-            acc_add(&g, ev.grad[k], gx);
-            acc_add(&g, ev.grad[nt + k], gy);
-            acc_add(&g, ev.grad[2 * nt + k], gz);
+            acc_add(&a, POT(k), p);
+            acc_add(&g, GRAD(k, 0), gx);
+            acc_add(&g, GRAD(k, 1), gy);
+            acc_add(&g, GRAD(k, 2), gz);
         }
     }
     CHECK(cnt > 0, "no target to test");
@@ -161,7 +166,7 @@ static void test_m2l_basis(int order) {
     int n, k, t, d[3], nlow = 0;
     double *kt, *tmp, *ct, *ck, *tgt, *src, kmax = 0, cmax = 0, tail = 0, worst_shell = 0, worst_far = 0;
     double worst_core = 0, tol = kifmm_default_m2l_tolerance(order), zero[3] = {0, 0, 0}, flops = 0;
-    CHECK(kifmm__ops_build(&o, NULL, NULL, order, 0, tol, 1) == KIFMM_OK, "ops");
+    CHECK(kifmm__ops_build(&o, NULL, NULL, &kifmm__laplace, 1.0, order, 0, tol, 1, 1) == KIFMM_OK, "ops");
     CHECK(o.m2l_orbits == KIFMM__M2L_ORBITS, "p=%d cores by symmetry: %d", order, o.m2l_orbits);
     n = o.n; k = o.k;
     kt = (double *)malloc(sizeof(double) * n * n); tmp = (double *)malloc(sizeof(double) * n * n);
@@ -214,7 +219,7 @@ static void test_shell_values(int order) {
     int n, t, d[3], ns = 0, j;
     double *ft, *sv, *tgt, *src, zero[3] = {0, 0, 0}, worst = 0;
     memset(&al, 0, sizeof al);
-    CHECK(kifmm__ops_build(&o, NULL, NULL, order, 0, 0.0, 1) == KIFMM_OK, "ops");
+    CHECK(kifmm__ops_build(&o, NULL, NULL, &kifmm__laplace, 1.0, order, 0, 0.0, 1, 1) == KIFMM_OK, "ops");
     n = o.n;
     ft = (double *)malloc(sizeof(double) * 98 * n * n); sv = (double *)malloc(sizeof(double) * n);
     tgt = (double *)malloc(sizeof(double) * 3 * n); src = (double *)malloc(sizeof(double) * 3 * n);
@@ -321,7 +326,7 @@ static void test_m2l_fixed(int order, int rank) {
     kifmm__ops o;
     int n, k, t, d[3], i;
     double *kt, *tmp, *ct, *tgt, *src, worst = 0, cmax = 0, zero[3] = {0, 0, 0};
-    CHECK(kifmm__ops_build(&o, NULL, NULL, order, rank, 0.0, 1) == KIFMM_OK, "ops");
+    CHECK(kifmm__ops_build(&o, NULL, NULL, &kifmm__laplace, 1.0, order, rank, 0.0, 1, 1) == KIFMM_OK, "ops");
     n = o.n; k = o.k;
     CHECK(k == rank, "rank %d, asked %d", k, rank);
     kt = (double *)malloc(sizeof(double) * n * n); tmp = (double *)malloc(sizeof(double) * n * n);
@@ -356,7 +361,7 @@ static void test_sym_check(void) {
     kifmm__ops o;
     int j, g, k0, lut[6 * 6 * 6], *pi, tried_split = 0, tried_whole = 0;
     double *w;
-    CHECK(kifmm__ops_build(&o, NULL, NULL, 6, 0, 0.0, 1) == KIFMM_OK, "ops");
+    CHECK(kifmm__ops_build(&o, NULL, NULL, &kifmm__laplace, 1.0, 6, 0, 0.0, 1, 1) == KIFMM_OK, "ops");
     k0 = o.k;
     CHECK(k0 == o.n, "tolerance 0 keeps %d of %d columns", k0, o.n);
     pi = (int *)malloc(sizeof(int) * o.n);
@@ -395,10 +400,15 @@ int main(int argc, char **argv) {
     test_m2l_fixed(6, 60);     /* the randomized basis fails the check in its last columns: formed */
     test_m2l_fixed(4, 56);     /* rank n: an exact basis, dense cores rotated from the orbits' */
     x = tu_new_points(n, TU_PLUMMER);
-    CHECK(kifmm__ops_build(&ops, NULL, NULL, ORDER, 0, 1e-7, 1) == KIFMM_OK, "ops");
+    CHECK(kifmm__ops_build(&ops, NULL, NULL, &kifmm__laplace, 1.0, ORDER, 0, 1e-7, 1, 1) == KIFMM_OK, "ops");
     CHECK(kifmm_tree_build(&tree, NULL, x, n, x, n, 20, KIFMM_MAX_DEPTH, NULL) == KIFMM_OK, "tree");
-    CHECK(kifmm__eval_init(&ev, &ops, &tree, NULL, 2, 1) == KIFMM_OK, "eval");
-    ev.grad = ev.grad_buf;
+    CHECK(kifmm__eval_init(&ev, &ops, 1, &tree, &kifmm__laplace, NULL, 2, 1) == KIFMM_OK, "eval");
+    out_pot = (double *)malloc(tree.ntargets * sizeof *out_pot);
+    out_grad = (double *)malloc(3 * tree.ntargets * sizeof *out_grad);
+    ev.call.nd = 1;
+    ev.call.has_q = 1;
+    ev.call.pot = out_pot;
+    ev.call.grad = out_grad;
     for (i = 0; i < n; i++) ev.q[i] = tu_rand() - 0.5;
     printf("order %d, n %d surface points, M2L rank %d; tree depth %d, %d boxes\n", ORDER, ops.n, ops.k, tree.depth,
            tree.nboxes);
@@ -427,7 +437,7 @@ int main(int argc, char **argv) {
     CHECK(e <= 1e-5, "P2L %.2e", e);
     /* the whole X path: surface boxes through L2L and L2P, small boxes direct at their targets */
     for (l = 0; l < tree.depth; l++) kifmm__op_l2l(&ev, l);
-    kifmm__op_l2p(&ev);
+    kifmm__op_leaves(&ev, KIFMM__LEAF_L2P | KIFMM__LEAF_X, op_sec);
     target_error(tree.x_off, tree.x_idx, 1, &e, &eg);
     printf("P2L + L2L + L2P (X lists of all ancestors):   %.2e / %.2e\n", e, eg);
     CHECK(e <= 1e-5 && eg <= 1e-4, "X path %.2e / %.2e", e, eg);
@@ -489,7 +499,7 @@ int main(int argc, char **argv) {
                 kifmm_direct(far + 12 * i, 4, fq, y, 1, &ev.check[(size_t)b * ops.n + k], NULL);
             }
         }
-        kifmm__op_l2p(&ev);
+        kifmm__op_leaves(&ev, KIFMM__LEAF_L2P, op_sec);
         for (i = 0; i < (size_t)tree.nleaves; i++) {
             int b = tree.leaf[i];
             size_t j;
@@ -497,10 +507,10 @@ int main(int argc, char **argv) {
             for (j = tree.tgt_begin[b]; j < tree.tgt_end[b]; j++) {
                 double y[3] = {tree.tgt[j], tree.tgt[nt + j], tree.tgt[2 * nt + j]}, p, gr[3];
                 kifmm_direct(far + 12 * i, 4, fq, y, 1, &p, gr);
-                acc_add(&a, ev.pot[j], p);
-                acc_add(&g, ev.grad[j], gr[0]);
-                acc_add(&g, ev.grad[nt + j], gr[1]);
-                acc_add(&g, ev.grad[2 * nt + j], gr[2]);
+                acc_add(&a, POT(j), p);
+                acc_add(&g, GRAD(j, 0), gr[0]);
+                acc_add(&g, GRAD(j, 1), gr[1]);
+                acc_add(&g, GRAD(j, 2), gr[2]);
             }
         }
         free(far);
@@ -532,18 +542,20 @@ int main(int argc, char **argv) {
     reset();
     kifmm__op_p2m(&ev);
     for (l = tree.depth; l >= 1; l--) kifmm__op_m2m(&ev, l);
-    kifmm__op_m2p(&ev);
+    kifmm__op_leaves(&ev, KIFMM__LEAF_M2P, op_sec);
     target_error(tree.w_off, tree.w_idx, 0, &e, &eg);
     printf("M2P (W list at the targets):                  %.2e / %.2e\n", e, eg);
     CHECK(e <= 1e-5 && eg <= 1e-4, "M2P %.2e / %.2e", e, eg);
 
     reset();
-    kifmm__op_p2p(&ev);
+    kifmm__op_leaves(&ev, KIFMM__LEAF_P2P, op_sec);
     target_error(tree.u_off, tree.u_idx, 0, &e, &eg);
     printf("P2P (U list at the targets):                  %.2e / %.2e\n", e, eg);
     CHECK(e <= 1e-14 && eg <= 1e-14, "P2P %.2e / %.2e", e, eg);
 
     kifmm__eval_free(&ev, NULL);
+    free(out_pot);
+    free(out_grad);
     kifmm_tree_free(&tree);
     kifmm__ops_free(&ops);
     free(x);
