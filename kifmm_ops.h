@@ -209,6 +209,8 @@ typedef struct kifmm__ops {
     size_t *m2l_coff;             /* 317 offsets into m2l_c */
     int     nsigma;
     double *sigma;                /* singular values of the shell's [K_t ...] (see kifmm__ops_basis) */
+    double *uscratch;             /* while a user kernel's set is built: kifmm__kmat's per-thread buffers */
+    size_t  uscratch_len;         /* doubles per thread */
     size_t  bytes;
 } kifmm__ops;
 
@@ -2884,9 +2886,8 @@ static void kifmm__kmat_user(const kifmm__kernel *k, const double *t, int nt, co
 static kifmm_status kifmm__kmat(const kifmm__ops *o, const double *t, int nt, const double *s, int ns, double *km,
                                 size_t ldk) {
     const kifmm__kernel *k = &o->kern;
-    size_t i, j, rows = (size_t)nt * k->tdim, bytes;
+    size_t i, j, rows = (size_t)nt * k->tdim;
     int nthr = 1;
-    double *w;
     if (k->kind == KIFMM_KERNEL_LAPLACE || k->kind == KIFMM_KERNEL_YUKAWA) {
         kifmm__kmat_radial(k, t, nt, s, ns, km, (int)ldk);
         return KIFMM_OK;
@@ -2898,11 +2899,8 @@ static kifmm_status kifmm__kmat(const kifmm__ops *o, const double *t, int nt, co
 #ifdef _OPENMP
     nthr = kifmm__in_parallel() ? 1 : omp_get_max_threads();
 #endif
-    bytes = (size_t)nthr * ((size_t)nt * (3 + k->tdim) + 3 + KIFMM__MAX_KDIM) * sizeof(double);
-    w = (double *)kifmm__alloc(&o->alloc, bytes);
-    if (!w) return KIFMM_ERR_OUT_OF_MEMORY;
-    kifmm__kmat_user(k, t, nt, s, ns, km, ldk, w, nthr);
-    kifmm__free(&o->alloc, w, bytes);
+    KIFMM_ASSERT(o->uscratch && o->uscratch_len >= (size_t)nt * (3 + k->tdim) + 3 + KIFMM__MAX_KDIM);
+    kifmm__kmat_user(k, t, nt, s, ns, km, ldk, o->uscratch, nthr);
     for (j = 0; j < (size_t)ns * k->sdim; j++)
         for (i = 0; i < rows; i++)
             if (!(km[i + j * ldk] - km[i + j * ldk] == 0)) return KIFMM_ERR_NUMERICAL;
@@ -3133,10 +3131,20 @@ static kifmm_status kifmm__ops_build_generic(kifmm__ops *o, const kifmm_blas *bl
                                              uint64_t seed, int with_m2l) {
     int sym = o->kern.kind == KIFMM_KERNEL_STOKES, big = o->ne > o->nc ? o->ne : o->nc;
     size_t kmb = (size_t)o->nc * o->ne * sizeof(double), tmpb = (size_t)big * big * sizeof(double);
-    size_t pb = 6 * (size_t)o->n * sizeof(double);
+    size_t pb = 6 * (size_t)o->n * sizeof(double), ub = 0;
     double *km = (double *)kifmm__alloc(&o->alloc, kmb), *tmp = (double *)kifmm__alloc(&o->alloc, tmpb);
     double *pts = (double *)kifmm__alloc(&o->alloc, pb);
     kifmm_status st = KIFMM_ERR_OUT_OF_MEMORY;
+    int nthr = 1;
+#ifdef _OPENMP
+    nthr = omp_get_max_threads();
+#endif
+    if (o->kern.kind == KIFMM_KERNEL_USER) {   /* the callbacks' interleaved blocks, per thread */
+        o->uscratch_len = (size_t)o->n * (3 + o->kern.tdim) + 3 + KIFMM__MAX_KDIM;
+        ub = (size_t)nthr * o->uscratch_len * sizeof(double);
+        o->uscratch = (double *)kifmm__alloc(&o->alloc, ub);
+        if (!o->uscratch) goto done;
+    }
     if (!km || !tmp || !pts) goto done;
     st = kifmm__gen_pinv(o, blas, KIFMM_RADIUS_OUTER, KIFMM_RADIUS_INNER, &o->c2e_v, &o->c2e_u, &o->c2e_rank, km, pts);
     if (st == KIFMM_OK && !sym)
@@ -3148,6 +3156,8 @@ done:
     kifmm__free(&o->alloc, km, kmb);
     kifmm__free(&o->alloc, tmp, tmpb);
     kifmm__free(&o->alloc, pts, pb);
+    kifmm__free(&o->alloc, o->uscratch, ub);
+    o->uscratch = NULL;
     return st;
 }
 

@@ -134,54 +134,193 @@ static void test_order_table(void) {
     kifmm_destroy(f);
 }
 
-/* allocation k fails, for every k of create + evaluate + set_points + evaluate */
-static void test_alloc_failures(void) {
-    size_t n = 400, i;
-    double *x = tu_new_points(n, TU_PLUMMER), *y = tu_new_points(n / 2, TU_CUBE), q[400], p0[400], p1[400];
+static void user_laplace(const double *t, size_t nt, const double *s, size_t ns, const double *q, double *v, void *u) {
+    size_t i, j;
+    (void)u;
+    for (i = 0; i < nt; i++)
+        for (j = 0; j < ns; j++) {
+            double dx = t[3 * i] - s[3 * j], dy = t[3 * i + 1] - s[3 * j + 1], dz = t[3 * i + 2] - s[3 * j + 2];
+            double r2 = dx * dx + dy * dy + dz * dz;
+            if (r2 > 0) v[i] += q[j] / (4 * 3.14159265358979323846 * sqrt(r2));
+        }
+}
+
+/* the descriptor and the kernel: every bad value refused with a message naming it, the outputs
+   untouched */
+static void test_desc(void) {
+    enum { N = 40 };
+    double x[3 * N], q[3 * N * 2], v[3 * N * 2], pot[3 * N * 2], grad[9 * N], hess[6 * N];
+    kifmm *f = NULL;
+    kifmm_config c;
+    kifmm_eval_desc d;
+    int i;
+    for (i = 0; i < 3 * N; i++) x[i] = tu_rand();
+    for (i = 0; i < 6 * N; i++) { q[i] = tu_rand() - 0.5; v[i] = tu_rand() - 0.5; }
+    c = base_config();
+    c.nd = 2;
+    CHECK(kifmm_create(&f, &c, x, N, x, N) == KIFMM_OK, "create nd 2");
+    if (!f) return;
+    for (i = 0; i < 6 * N; i++) pot[i] = 7;
+    memset(&d, 0, sizeof d);
+    d.charges = q; d.potentials = pot;
+    CHECK(kifmm_evaluate_ex(f, NULL) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "desc"), "desc NULL: %s", last_msg);
+    CHECK(kifmm_evaluate_ex(NULL, &d) == KIFMM_ERR_INVALID_ARGUMENT, "object NULL");
+    d.nd = 3;
+    CHECK(kifmm_evaluate_ex(f, &d) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "nd = 3"), "nd above config.nd: %s",
+          last_msg);
+    d.nd = -1;
+    CHECK(kifmm_evaluate_ex(f, &d) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "desc->nd"), "nd < 0: %s", last_msg);
+    d.nd = 2;
+    d.charges = NULL;
+    CHECK(kifmm_evaluate_ex(f, &d) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "no input"), "no input: %s",
+          last_msg);
+    d.charges = q;
+    d.potentials = NULL;
+    CHECK(kifmm_evaluate_ex(f, &d) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "no output"), "no output: %s",
+          last_msg);
+    d.potentials = pot;
+    d.dipoles = v;
+    v[3 * 2 * 5 + 2 * 1 + 1] = NAN;          /* source 5, component y, set 1 */
+    CHECK(kifmm_evaluate_ex(f, &d) == KIFMM_ERR_NONFINITE_INPUT && strstr(last_msg, "dipole of source 5") &&
+              strstr(last_msg, "component 1, set 1"), "NaN dipole: %s", last_msg);
+    v[3 * 2 * 5 + 2 * 1 + 1] = 0.25;
+    q[2 * 7] = INFINITY;
+    CHECK(kifmm_evaluate_ex(f, &d) == KIFMM_ERR_NONFINITE_INPUT && strstr(last_msg, "charge of source 7"),
+          "Inf charge: %s", last_msg);
+    q[2 * 7] = 0.25;
+    for (i = 0; i < 2 * N; i++) CHECK(pot[i] == 7, "outputs untouched by failed calls");
+    d.gradients = grad; d.hessians = hess;
+    CHECK(kifmm_evaluate_ex(f, &d) == KIFMM_OK, "charges + dipoles, all outputs");
+    kifmm_destroy(f);
+
+    /* the kernel */
+    c = base_config(); c.nd = KIFMM_MAX_ND + 1;
+    CHECK(kifmm_create(&f, &c, x, N, x, N) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "nd"), "config.nd: %s", last_msg);
+    c = base_config(); c.kernel.kind = (kifmm_kernel_kind)9;
+    CHECK(kifmm_create(&f, &c, x, N, x, N) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "kind"), "kind: %s", last_msg);
+    c = base_config(); c.kernel.kind = KIFMM_KERNEL_YUKAWA;
+    CHECK(kifmm_create(&f, &c, x, N, x, N) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "lambda"), "lambda 0: %s",
+          last_msg);
+    c.kernel.param = NAN;
+    CHECK(kifmm_create(&f, &c, x, N, x, N) == KIFMM_ERR_INVALID_ARGUMENT, "lambda NaN");
+    c.kernel.param = -2;
+    CHECK(kifmm_create(&f, &c, x, N, x, N) == KIFMM_ERR_INVALID_ARGUMENT, "lambda < 0");
+    c = base_config(); c.kernel.kind = KIFMM_KERNEL_STOKES; c.kernel.param = -1;
+    CHECK(kifmm_create(&f, &c, x, N, x, N) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "mu"), "mu < 0: %s", last_msg);
+    c.kernel.param = INFINITY;
+    CHECK(kifmm_create(&f, &c, x, N, x, N) == KIFMM_ERR_INVALID_ARGUMENT, "mu Inf");
+    c = base_config(); c.kernel.kind = KIFMM_KERNEL_USER; c.kernel.source_dim = c.kernel.target_dim = 1;
+    CHECK(kifmm_create(&f, &c, x, N, x, N) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "eval"), "no eval: %s",
+          last_msg);
+    c.kernel.eval = user_laplace; c.kernel.source_dim = 0;
+    CHECK(kifmm_create(&f, &c, x, N, x, N) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "source_dim"),
+          "source_dim 0: %s", last_msg);
+    c.kernel.source_dim = 1; c.kernel.target_dim = 10;
+    CHECK(kifmm_create(&f, &c, x, N, x, N) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "target_dim"),
+          "target_dim 10: %s", last_msg);
+    c.kernel.target_dim = 1; c.kernel.homogeneity = INFINITY;
+    CHECK(kifmm_create(&f, &c, x, N, x, N) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "homogeneity"),
+          "homogeneity Inf: %s", last_msg);
+    /* what a kernel cannot give: refused by the direct sum as by the FMM */
+    memset(&d, 0, sizeof d);
+    d.charges = q; d.potentials = pot; d.dipoles = v;
+    c = base_config(); c.kernel.kind = KIFMM_KERNEL_STOKES;
+    CHECK(kifmm_direct_ex(&c, x, N, x, N, &d) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "dipoles"),
+          "Stokes takes no dipoles: %s", last_msg);
+    d.dipoles = NULL; d.hessians = hess;
+    CHECK(kifmm_direct_ex(&c, x, N, x, N, &d) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "hessians"),
+          "Stokes gives no Hessians: %s", last_msg);
+    d.hessians = NULL; d.gradients = grad;
+    c = base_config(); c.kernel.kind = KIFMM_KERNEL_USER; c.kernel.source_dim = c.kernel.target_dim = 1;
+    c.kernel.homogeneity = -1; c.kernel.eval = user_laplace;
+    CHECK(kifmm_direct_ex(&c, x, N, x, N, &d) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "gradients"),
+          "a user kernel gives no gradients: %s", last_msg);
+    CHECK(kifmm_create(&f, &c, x, N, x, N) == KIFMM_OK, "user kernel create");
+    if (f) {
+        CHECK(kifmm_evaluate_ex(f, &d) == KIFMM_ERR_INVALID_ARGUMENT, "user kernel: gradients refused by the FMM");
+        kifmm_destroy(f);
+    }
+}
+
+/* allocation k fails, for every k of create + evaluate + set_points + evaluate, for each kind of
+   object: Laplace with one charge set, Laplace with two sets and dipoles, Hessians (nd 2),
+   Yukawa (a set per level, rebuilt by set_points for the new root size), Stokes, a user kernel */
+enum { AK_LAPLACE, AK_ND2, AK_YUKAWA, AK_STOKES, AK_USER, AK_N };
+static const char *const ak_name[AK_N] = {"Laplace", "Laplace nd 2 + dipoles + Hessians", "Yukawa", "Stokes", "user"};
+
+static kifmm_config alloc_config(int kind) {
+    kifmm_config c = base_config();
+    c.threads = 1;                 /* (hundreds of short runs: no thread team to wake each time) */
+    if (kind == AK_ND2) c.nd = 2;
+    if (kind == AK_YUKAWA) { c.kernel.kind = KIFMM_KERNEL_YUKAWA; c.kernel.param = 2; }
+    if (kind == AK_STOKES) { c.kernel.kind = KIFMM_KERNEL_STOKES; }
+    if (kind == AK_USER) {
+        c.kernel.kind = KIFMM_KERNEL_USER; c.kernel.source_dim = c.kernel.target_dim = 1;
+        c.kernel.homogeneity = -1; c.kernel.eval = user_laplace;   /* (per level: Yukawa's path) */
+    }
+    return c;
+}
+
+static kifmm_status alloc_eval(kifmm *f, int kind, const double *q, double *p, double *scratch) {
+    kifmm_eval_desc d;
+    memset(&d, 0, sizeof d);
+    d.charges = q;
+    d.potentials = p;
+    if (kind == AK_ND2) { d.nd = 2; d.dipoles = q; d.gradients = scratch; d.hessians = scratch + 3 * 2 * 400; }
+    if (kind == AK_LAPLACE || kind == AK_YUKAWA) d.gradients = scratch;
+    return kifmm_evaluate_ex(f, &d);
+}
+
+static void test_alloc_failures(int kind) {
+    size_t n = kind == AK_LAPLACE || kind == AK_ND2 ? 400 : 150, i, np = 3 * 2 * n;
+    double *x = tu_new_points(n, TU_PLUMMER), *y = tu_new_points(n / 2, TU_CUBE), q[3 * 2 * 400], p0[3 * 2 * 400];
+    double p1[3 * 2 * 400], scratch[9 * 2 * 400];
     long k, total = -1;
     tu_alloc probe;
-    for (i = 0; i < n; i++) q[i] = tu_rand() - 0.5;
+    for (i = 0; i < 3 * 2 * n; i++) q[i] = tu_rand() - 0.5;
+    for (i = 0; i < 3 * (n / 2); i++) y[i] *= 3;             /* another root size */
     {   /* reference run, counting the allocations */
-        kifmm_config c = base_config();
+        kifmm_config c = alloc_config(kind);
         kifmm *f = NULL;
         c.allocator = tu_allocator(&probe, -1);
         CHECK(kifmm_create(&f, &c, x, n, x, n) == KIFMM_OK, "create");
-        kifmm_evaluate(f, q, p0, NULL);
+        CHECK(alloc_eval(f, kind, q, p0, scratch) == KIFMM_OK, "evaluate");
         kifmm_set_points(f, y, n / 2, y, n / 2);
-        kifmm_evaluate(f, q, p1, NULL);
+        alloc_eval(f, kind, q, p1, scratch);
         kifmm_destroy(f);
         total = probe.calls;
         CHECK(probe.live_blocks == 0 && probe.bad_frees == 0, "reference run leaks");
     }
     for (k = 0; k < total; k++) {
         tu_alloc a;
-        kifmm_config c = base_config();
+        kifmm_config c = alloc_config(kind);
         kifmm *f = NULL;
         kifmm_status st;
-        double p[400];
+        double p[3 * 2 * 400];
         c.allocator = tu_allocator(&a, k);
         st = kifmm_create(&f, &c, x, n, x, n);
         if (st != KIFMM_OK) {
             CHECK(st == KIFMM_ERR_OUT_OF_MEMORY && f == NULL, "create at %ld: %d", k, (int)st);
         } else {
-            CHECK(kifmm_evaluate(f, q, p, NULL) == KIFMM_OK, "evaluate allocates nothing (%ld)", k);
+            CHECK(alloc_eval(f, kind, q, p, scratch) == KIFMM_OK, "evaluate allocates nothing (%ld)", k);
             st = kifmm_set_points(f, y, n / 2, y, n / 2);
             if (st != KIFMM_OK) {
                 CHECK(st == KIFMM_ERR_OUT_OF_MEMORY, "set_points at %ld: %d", k, (int)st);
                 /* the object keeps the old points */
-                CHECK(kifmm_evaluate(f, q, p, NULL) == KIFMM_OK && memcmp(p, p0, n * sizeof *p) == 0,
+                CHECK(alloc_eval(f, kind, q, p, scratch) == KIFMM_OK && memcmp(p, p0, n * sizeof *p) == 0,
                       "usable after a failed set_points (%ld)", k);
             } else {
-                CHECK(kifmm_evaluate(f, q, p, NULL) == KIFMM_OK && memcmp(p, p1, n / 2 * sizeof *p) == 0,
+                CHECK(alloc_eval(f, kind, q, p, scratch) == KIFMM_OK && memcmp(p, p1, n / 2 * sizeof *p) == 0,
                       "second evaluate (%ld)", k);
             }
             kifmm_destroy(f);
         }
-        CHECK(a.live_blocks == 0 && a.bad_frees == 0, "failure at %ld: %ld blocks leaked, %ld bad frees", k,
-              a.live_blocks, a.bad_frees);
+        CHECK(a.live_blocks == 0 && a.bad_frees == 0, "%s: failure at %ld: %ld blocks leaked, %ld bad frees",
+              ak_name[kind], k, a.live_blocks, a.bad_frees);
     }
-    printf("allocation failure: all %ld allocation points of create/evaluate/set_points/evaluate, no leaks\n",
-           total);
+    (void)np;
+    printf("allocation failure, %s: all %ld allocation points of create/evaluate/set_points/evaluate, no leaks\n",
+           ak_name[kind], total);
     free(x);
     free(y);
 }
@@ -190,7 +329,11 @@ int main(void) {
     test_strings();
     test_validation();
     test_order_table();
-    test_alloc_failures();
+    test_desc();
+    {
+        int kind;
+        for (kind = 0; kind < AK_N; kind++) test_alloc_failures(kind);
+    }
     printf("%s: %d failures\n", tu_failures ? "FAIL" : "OK", tu_failures);
     return tu_failures != 0;
 }
