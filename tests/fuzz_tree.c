@@ -20,7 +20,14 @@
      0 order selector   1 leaf_size   2 max_depth   3 scale exponent   4 offset exponent
      5 nsources         6 ntargets    7 flags       then 6 bytes per point (three int16 coordinates,
      or, with flag 0x08, 8 raw bytes of a double for coordinates whose int16 is -32768), then one
-     signed byte per charge. */
+     signed byte per charge.
+
+   Then, for kifmm_evaluate_ex (inputs shorter than this take the old path unchanged): one byte
+   kernel (0 Laplace, 1 Yukawa, 2 Stokes, 3 Laplace by callback, 4 an invalid kind, 5 Yukawa with
+   lambda 0), one byte lambda exponent, one byte what (bits 0-1: nd - 1, bit 2 dipoles, bit 3 no
+   charges, bit 4 Hessians, bit 5 no potentials, bit 6 gradients), then signed bytes for the
+   extra charge components and sets and for the dipoles. There the check is against
+   kifmm_direct_ex with a bound from the absolute size of every term. */
 #define KIFMM_IMPLEMENTATION
 #include "kifmm.h"
 #include "testutil.h"
@@ -129,6 +136,141 @@ static double fz_deepest_width(const double *s, size_t ns, const double *t, size
     return h > 1e-300 ? h : 1e-300;
 }
 
+static void fz_user_laplace(const double *t, size_t nt, const double *s, size_t ns, const double *q, double *v,
+                            void *user) {
+    size_t i, j;
+    (void)user;
+    for (i = 0; i < nt; i++)
+        for (j = 0; j < ns; j++) {
+            double dx = t[3 * i] - s[3 * j], dy = t[3 * i + 1] - s[3 * j + 1], dz = t[3 * i + 2] - s[3 * j + 2];
+            double r2 = dx * dx + dy * dy + dz * dz;
+            if (r2 > 0) v[i] += q[j] * KIFMM_INV_4PI / sqrt(r2);
+        }
+}
+
+/* per target, the sum over sources of the absolute size of each term of the potential, the
+   gradient and the Hessian (Laplace's 1/r^k; Yukawa's are smaller; Stokes's 2 |f| / r^k) */
+static void fz_term_sizes(const double *s, size_t ns, const double *q, const double *v, int sdim, int nd,
+                          const double *x, double wmin, double out[3]) {
+    size_t j;
+    int k;
+    out[0] = out[1] = out[2] = 0;
+    for (j = 0; j < ns; j++) {
+        double dx = x[0] - s[3 * j], dy = x[1] - s[3 * j + 1], dz = x[2] - s[3 * j + 2], r2 = dx * dx + dy * dy + dz * dz;
+        double ir, aq = 0, av = 0;
+        if (r2 == 0) continue;
+        ir = 1 / sqrt(r2);
+        for (k = 0; k < sdim * nd; k++) aq += q ? fabs(q[j * (size_t)sdim * nd + k]) : 0;
+        for (k = 0; k < 3 * nd; k++) av += v ? fabs(v[j * 3 * (size_t)nd + k]) : 0;
+        aq *= sdim > 1 ? 2 : 1;
+        out[0] += KIFMM_INV_4PI * (aq * ir + av * ir * ir);
+        out[1] += KIFMM_INV_4PI * (aq * ir * ir + 3 * av * ir * ir * ir);
+        out[2] += KIFMM_INV_4PI * (3 * aq * ir * ir * ir + 15 * av * ir * ir * ir * ir);
+    }
+    out[1] += out[0] / wmin;                 /* (the far field's refits, as in fz_compare) */
+    out[2] += out[1] / wmin;
+}
+
+/* kifmm_evaluate_ex on the object f against kifmm_direct_ex, every output within its bound */
+static void fz_compare_ex(const kifmm_config *cfg, const double *s, size_t ns, const double *t, size_t nt,
+                          const kifmm_eval_desc *d, const kifmm_eval_desc *r, int sdim, int tdim, int order,
+                          double wmin) {
+    double tol = fz_tol(order);
+    size_t i, nd = (size_t)(d->nd ? d->nd : 1), k;
+    (void)cfg;
+    for (i = 0; i < nt; i++) {
+        double sz[3];
+        int fin = 1;
+        fz_term_sizes(s, ns, d->charges, d->dipoles, sdim, (int)nd, t + 3 * i, wmin, sz);
+        if (!isfinite(sz[2]) || sz[2] > 1e250) continue;
+        for (k = 0; k < (size_t)tdim * nd; k++) fin &= !r->potentials || isfinite(r->potentials[i * tdim * nd + k]);
+        if (!fin) continue;
+        for (k = 0; d->potentials && k < (size_t)tdim * nd; k++) {
+            double a = d->potentials[i * tdim * nd + k], b = r->potentials[i * tdim * nd + k];
+            if (!isfinite(a)) fz_fail("non-finite potential (evaluate_ex) where the direct sum is finite");
+            if (fabs(a - b) > tol * sz[0] * (sdim > 1 ? 10 : 1) + 1e-300) fz_fail("potential (evaluate_ex) beyond the bound");
+        }
+        for (k = 0; d->gradients && k < 3 * (size_t)tdim * nd; k++) {
+            double a = d->gradients[i * 3 * tdim * nd + k], b = r->gradients[i * 3 * tdim * nd + k];
+            if (!isfinite(b)) continue;
+            if (!isfinite(a)) fz_fail("non-finite gradient (evaluate_ex) where the direct sum is finite");
+            if (fabs(a - b) > 10 * tol * sz[1] * (sdim > 1 ? 10 : 1) + 1e-300) fz_fail("gradient (evaluate_ex) beyond the bound");
+        }
+        for (k = 0; d->hessians && k < 6 * nd; k++) {
+            double a = d->hessians[i * 6 * nd + k], b = r->hessians[i * 6 * nd + k];
+            if (!isfinite(b)) continue;
+            if (!isfinite(a)) fz_fail("non-finite Hessian where the direct sum is finite");
+            if (fabs(a - b) > 100 * tol * sz[2] + 1e-300) fz_fail("Hessian beyond the bound");
+        }
+    }
+}
+
+/* the evaluate_ex path: kernel, sets, dipoles and outputs from the trailing bytes */
+static void fz_ex(fz_in *in, kifmm_config cfg, const double *src, size_t ns, const double *tgt, size_t nt, int same,
+                  const double *q0, int order) {
+    unsigned kb = fz_byte(in), lb = fz_byte(in), what = fz_byte(in);
+    int nd = 1 + (int)(what & 3), sdim = 1, tdim = 1, radial = 1;
+    size_t i, nq, nv;
+    double *q, *v, *pot, *grad, *hess, *rp, *rg, *rh;
+    kifmm_eval_desc d, r;
+    kifmm *f = NULL;
+    kifmm_status st;
+    fz_log *log = (fz_log *)cfg.logger.user;
+    kb %= 6;
+    cfg.nd = nd;
+    if (kb == 1 || kb == 5) { cfg.kernel.kind = KIFMM_KERNEL_YUKAWA; cfg.kernel.param = kb == 5 ? 0 : ldexp(1.0, (int)(lb % 24) - 12); }
+    if (kb == 2) { cfg.kernel.kind = KIFMM_KERNEL_STOKES; sdim = tdim = 3; radial = 0; }
+    if (kb == 3) {
+        cfg.kernel.kind = KIFMM_KERNEL_USER; cfg.kernel.source_dim = cfg.kernel.target_dim = 1;
+        cfg.kernel.homogeneity = (lb & 1) ? NAN : -1; cfg.kernel.eval = fz_user_laplace; radial = 0;
+    }
+    if (kb == 4) cfg.kernel.kind = (kifmm_kernel_kind)7;
+    if (kb == 2 || kb == 3) cfg.order = order = 2;   /* (their precomputation is dense: the cheapest order) */
+    nq = ns * sdim * nd;
+    nv = 3 * ns * nd;
+    q = (double *)malloc((nq + 1) * sizeof *q);
+    v = (double *)malloc((nv + 1) * sizeof *v);
+    pot = (double *)malloc((nt * tdim * nd + 1) * sizeof *pot);
+    grad = (double *)malloc((3 * nt * tdim * nd + 1) * sizeof *grad);
+    hess = (double *)malloc((6 * nt * nd + 1) * sizeof *hess);
+    rp = (double *)malloc((nt * tdim * nd + 1) * sizeof *rp);
+    rg = (double *)malloc((3 * nt * tdim * nd + 1) * sizeof *rg);
+    rh = (double *)malloc((6 * nt * nd + 1) * sizeof *rh);
+    if (!q || !v || !pot || !grad || !hess || !rp || !rg || !rh) abort();
+    for (i = 0; i < nq; i++) q[i] = i < ns ? q0[i] : (double)(int8_t)fz_byte(in) / 16.0;
+    for (i = 0; i < nv; i++) v[i] = (double)(int8_t)fz_byte(in) / 16.0;
+    memset(&d, 0, sizeof d);
+    d.nd = nd;
+    d.charges = (what & 8) ? NULL : q;
+    d.dipoles = (what & 4) && radial ? v : NULL;
+    d.potentials = (what & 32) ? NULL : pot;
+    d.gradients = (what & 64) && kb != 3 ? grad : NULL;
+    d.hessians = (what & 16) && radial ? hess : NULL;
+    if (!d.charges && !d.dipoles) d.charges = q;
+    if (!d.potentials && !d.gradients && !d.hessians) d.potentials = pot;
+    log->calls = 0;
+    st = kifmm_create(&f, &cfg, src, ns, tgt, nt);
+    if (!fz_status_ok(st) && st != KIFMM_ERR_NUMERICAL) fz_fail("undocumented status from create (ex)");
+    if (st != KIFMM_OK) {
+        if (f != NULL) fz_fail("failed create (ex) left *out non-NULL");
+        if (log->calls == 0) fz_fail("failed create (ex) did not log");
+    } else {
+        kifmm_stats stats;
+        kifmm_get_stats(f, &stats);
+        st = kifmm_evaluate_ex(f, &d);
+        if (st != KIFMM_OK) fz_fail("evaluate_ex failed on valid input");
+        r = d;
+        r.potentials = d.potentials ? rp : NULL;
+        r.gradients = d.gradients ? rg : NULL;
+        r.hessians = d.hessians ? rh : NULL;
+        if (kifmm_direct_ex(&cfg, src, ns, same ? src : tgt, nt, &r) != KIFMM_OK) fz_fail("direct_ex failed");
+        fz_compare_ex(&cfg, src, ns, same ? src : tgt, nt, &d, &r, sdim, tdim, stats.order,
+                      fz_deepest_width(src, ns, same ? src : tgt, nt, stats.depth));
+        kifmm_destroy(f);
+    }
+    free(q); free(v); free(pot); free(grad); free(hess); free(rp); free(rg); free(rh);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -214,6 +356,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             free(pot2);
         }
         kifmm_destroy(f);
+        if (in.at < in.n) fz_ex(&in, cfg, src, ns, same ? src : tgt, same ? ns : nt, same, q, order);
     }
     if (acct.live_blocks != 0 || acct.bad_frees != 0) fz_fail("allocator imbalance after destroy");
     if (!same) free(tgt);
