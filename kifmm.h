@@ -149,6 +149,12 @@ KIFMM_DEF kifmm_status kifmm_direct_ex(const kifmm_config *config,
                              const kifmm_eval_desc *desc);
 
 /* extras beyond API.md */
+/* kifmm_direct_ex that adds into the outputs (FMM3D's direct routines) and also skips the pairs
+   closer than thresh (at most thresh apart; a user kernel skips only coincident ones) */
+KIFMM_DEF kifmm_status kifmm_direct_add(const kifmm_config *config,
+                             const double *sources, size_t nsources,
+                             const double *targets, size_t ntargets,
+                             const kifmm_eval_desc *desc, double thresh);
 KIFMM_DEF int          kifmm_order_for_tolerance(double tolerance);  /* the calibrated table, see README */
 KIFMM_DEF double       kifmm_default_m2l_tolerance(int order);
 
@@ -742,7 +748,7 @@ KIFMM_DEF kifmm_status kifmm_direct(const double *s, size_t ns, const double *q,
 /* a user kernel's direct sum: its own function on the caller's arrays, one density set at a time
    (the set's densities de-interleaved into w: ns sdim doubles), targets in blocks */
 static void kifmm__direct_user(const kifmm__kernel *k, int nd, const double *s, size_t ns, const double *t, size_t nt,
-                               const double *q, double *w, double *pot) {
+                               const double *q, double *w, double *pot, int add) {
     int d, a;
     for (d = 0; d < nd; d++) {
         ptrdiff_t i0;
@@ -755,13 +761,18 @@ static void kifmm__direct_user(const kifmm__kernel *k, int nd, const double *s, 
             memset(v, 0, sizeof v);
             k->eval(t + 3 * (size_t)i0, m, s, ns, w, v, k->user);
             for (j = 0; j < m; j++)
-                for (a = 0; a < k->tdim; a++) pot[(((size_t)i0 + j) * k->tdim + a) * nd + d] = v[j * k->tdim + a];
+                for (a = 0; a < k->tdim; a++) {
+                    double *o = pot + (((size_t)i0 + j) * k->tdim + a) * nd + d;
+                    *o = add ? *o + v[j * k->tdim + a] : v[j * k->tdim + a];
+                }
         }
     }
 }
 
-KIFMM_DEF kifmm_status kifmm_direct_ex(const kifmm_config *config, const double *s, size_t ns, const double *t,
-                                        size_t nt, const kifmm_eval_desc *desc) {
+/* kifmm_direct_ex (add = 0, thresh = 0) and kifmm_direct_add */
+static kifmm_status kifmm__direct_impl(const kifmm_config *config, const double *s, size_t ns, const double *t,
+                                       size_t nt, const kifmm_eval_desc *desc, double thresh, int add,
+                                       const char *who) {
     kifmm_config c;
     kifmm__kernel k;
     kifmm_status st;
@@ -770,7 +781,11 @@ KIFMM_DEF kifmm_status kifmm_direct_ex(const kifmm_config *config, const double 
     if ((st = kifmm__resolve(config, &c, &k)) != KIFMM_OK) return st;
     if ((st = kifmm__check_points(&c, s, ns, "sources")) != KIFMM_OK) return st;
     if ((st = kifmm__check_points(&c, t, nt, "targets")) != KIFMM_OK) return st;
-    if ((st = kifmm__check_desc(&c, &k, desc, ns, nt, "kifmm_direct_ex")) != KIFMM_OK) return st;
+    if ((st = kifmm__check_desc(&c, &k, desc, ns, nt, who)) != KIFMM_OK) return st;
+    if (!(thresh >= 0) || thresh > 1e150) {
+        kifmm__log(&c, KIFMM_ERR_INVALID_ARGUMENT, "%s: thresh = %g (finite and >= 0)", who, thresh);
+        return KIFMM_ERR_INVALID_ARGUMENT;
+    }
     nd = desc->nd ? desc->nd : 1;
     old = kifmm__threads_begin(c.threads);
     if (k.kind == KIFMM_KERNEL_USER) {
@@ -782,13 +797,12 @@ KIFMM_DEF kifmm_status kifmm_direct_ex(const kifmm_config *config, const double 
             return KIFMM_ERR_OUT_OF_MEMORY;
         }
         if (desc->potentials) {
-            if (ns) kifmm__direct_user(&k, nd, s, ns, t, nt, desc->charges, w, desc->potentials);
-            else memset(desc->potentials, 0, nt * (size_t)k.tdim * nd * sizeof(double));
+            if (ns) kifmm__direct_user(&k, nd, s, ns, t, nt, desc->charges, w, desc->potentials, add);
+            else if (!add) memset(desc->potentials, 0, nt * (size_t)k.tdim * nd * sizeof(double));
         }
         kifmm__free(&c.allocator, w, bytes);
         kifmm__threads_end(old);
-        return desc->potentials ? kifmm__check_user_output(&c, desc->potentials, nt * (size_t)k.tdim * nd,
-                                                           "kifmm_direct_ex")
+        return desc->potentials ? kifmm__check_user_output(&c, desc->potentials, nt * (size_t)k.tdim * nd, who)
                                 : KIFMM_OK;
     }
     KIFMM__OMP(omp parallel for schedule(dynamic, 16))
@@ -797,13 +811,25 @@ KIFMM_DEF kifmm_status kifmm_direct_ex(const kifmm_config *config, const double 
         double *pp = desc->potentials ? desc->potentials + u * np : NULL;
         double *gp = desc->gradients ? desc->gradients + u * 3 * np : NULL;
         double *hp = desc->hessians ? desc->hessians + u * 6 * nd : NULL;
-        if (pp) for (j = 0; j < np; j++) pp[j] = 0;
-        if (gp) for (j = 0; j < 3 * np; j++) gp[j] = 0;
-        if (hp) for (j = 0; j < 6 * (size_t)nd; j++) hp[j] = 0;
-        kifmm__direct_one(&k, nd, s, ns, desc->charges, desc->dipoles, t + 3 * u, 0.0, pp, gp, hp);
+        if (!add) {
+            if (pp) for (j = 0; j < np; j++) pp[j] = 0;
+            if (gp) for (j = 0; j < 3 * np; j++) gp[j] = 0;
+            if (hp) for (j = 0; j < 6 * (size_t)nd; j++) hp[j] = 0;
+        }
+        kifmm__direct_one(&k, nd, s, ns, desc->charges, desc->dipoles, t + 3 * u, thresh * thresh, pp, gp, hp);
     }
     kifmm__threads_end(old);
     return KIFMM_OK;
+}
+
+KIFMM_DEF kifmm_status kifmm_direct_ex(const kifmm_config *config, const double *s, size_t ns, const double *t,
+                                        size_t nt, const kifmm_eval_desc *desc) {
+    return kifmm__direct_impl(config, s, ns, t, nt, desc, 0.0, 0, "kifmm_direct_ex");
+}
+
+KIFMM_DEF kifmm_status kifmm_direct_add(const kifmm_config *config, const double *s, size_t ns, const double *t,
+                                         size_t nt, const kifmm_eval_desc *desc, double thresh) {
+    return kifmm__direct_impl(config, s, ns, t, nt, desc, thresh, 1, "kifmm_direct_add");
 }
 
 #endif /* KIFMM_IMPLEMENTATION */
