@@ -5,7 +5,24 @@
      #define KIFMM_OPS_IMPLEMENTATION (or KIFMM_IMPLEMENTATION) in one .c file, then include.
      Define KIFMM_USE_CBLAS to route the default GEMM through cblas_dgemm (<cblas.h>).
 
-   All matrices are column-major, as BLAS.
+   All matrices are column-major, as BLAS. Everything below the public types is internal (static,
+   kifmm__ names) and exists only where an implementation is switched on.
+
+   WHERE THINGS ARE (grep the markers)
+     ==== DECLARATIONS   public: GEMM hook, kernels (kifmm_kernel), kifmm_op; internal: the
+                         operator set (kifmm__ops), the evaluation state (kifmm__eval), prototypes
+     ==== LINEAR ALGEBRA GEMM (built-in, hook, CBLAS), Householder QR and TSQR, the Jacobi SVD,
+                         pseudo-inverse, random numbers, randomized SVD
+     ==== KERNELS        kifmm__interact: the SIMD vectors, Laplace / Yukawa (radial), Stokes,
+                         user kernels; the exact reference kifmm__direct_one
+     ==== SURFACES       the order-p surface points
+     ==== PRECOMPUTE     radial kernels: kernel matrices, the fat matrix, parity sectors, the
+                         check-to-equivalent pinv (kifmm__pinv_parity), the shell basis
+                         (kifmm__basis_parity), M2M / L2L by reflection, the M2L cores and their
+                         recompression, orbits by the cube's symmetries (kifmm__ops_m2l); any
+                         kernel: kifmm__ops_build_generic; kifmm__ops_build
+     ==== EVALUATION     buffers (kifmm__eval_init), P2M, M2M, M2L (kifmm__m2l_block_run), P2L,
+                         L2L, the leaf pass (L2P, M2P, X, P2P: kifmm__op_leaves)
 */
 #ifndef KIFMM_OPS_H
 #define KIFMM_OPS_H
@@ -16,6 +33,7 @@
 extern "C" {
 #endif
 
+/* ==== DECLARATIONS ============================================================================ */
 typedef void (*kifmm_dgemm_fn)(int trans_a, int trans_b,       /* 0 = 'N', 1 = 'T' */
                                int m, int n, int k, double alpha,
                                const double *a, int lda,
@@ -280,6 +298,7 @@ KIFMM__FN void kifmm__op_l2l(kifmm__eval *e, int level);   /* parents at level -
 KIFMM__FN void kifmm__op_leaves(kifmm__eval *e, unsigned mask, double sec[8]);
 
 
+/* ==== LINEAR ALGEBRA ========================================================================== */
 /* ---- dense linear algebra: GEMM ------------------------------------------------------------ */
 /* Blocking of the built-in GEMM: an MC x KC block of op(A) (64 KB, L2) times a KC x NC block of
    op(B) (64 KB), both packed into stack buffers, swept by an MR x NR register tile. Measured on
@@ -1415,7 +1434,7 @@ KIFMM__FN void kifmm__p2p(const double *sx, const double *sy, const double *sz, 
                           gx ? gx + done : NULL, gy ? gy + done : NULL, gz ? gz + done : NULL);
 }
 
-/* ==== KERNELS: what a source carries, what a target wants ==================================== */
+/* ==== KERNELS: what a source carries, what a target wants ===================================== */
 /* A source carries densities (sdim per point, nd sets) and, for Laplace and Yukawa, dipoles; a
    target wants potentials (tdim per point), optionally their gradients and (Laplace, Yukawa)
    Hessians. Every operator that starts or ends at points (P2M, P2L, L2P, M2P, P2P) is one call of
@@ -2047,7 +2066,7 @@ KIFMM__FN void kifmm__kernel_matrix(const double *t, int nt, const double *s, in
     kifmm__kmat_radial(&kifmm__laplace, t, nt, s, ns, k, ldk);
 }
 
-/* ---- surfaces ----------------------------------------------------------------------------- */
+/* ==== SURFACES ================================================================================ */
 KIFMM__FN int kifmm__surface_size(int order) { return 6 * (order - 1) * (order - 1) + 2; }
 
 KIFMM__FN void kifmm__surface(int p, double *s) {
@@ -2069,7 +2088,7 @@ KIFMM__FN void kifmm__surface_at(const double *ref, int n, const double c[3], do
         for (i = 0; i < n; i++) out[d * n + i] = c[d] + scale * ref[d * n + i];
 }
 
-/* ---- precomputation ----------------------------------------------------------------------- */
+/* ==== PRECOMPUTE ============================================================================== */
 /* K_t: downward check surface of the unit box at the origin <- upward equivalent surface of the
    box at offset 2 d (box width 2); column-major n x n */
 /* K_t on the unit box (target check points at r s, sources at 2d + r s, r = RADIUS_INNER) into k
@@ -3224,7 +3243,7 @@ oom:
     return st;
 }
 
-/* ==== EVALUATION: state and the passes ========================================================= */
+/* ==== EVALUATION: state and the passes ======================================================== */
 /* the operator set of level l */
 static const kifmm__ops *kifmm__lops(const kifmm__eval *e, int l) { return e->ops + (e->nops > 1 ? l : 0); }
 

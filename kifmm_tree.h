@@ -1,5 +1,5 @@
 /* kifmm_tree.h - adaptive, 2:1-balanced linear octree with FMM interaction lists.
-   Part of kifmm (https://example.invalid/kifmm), MIT licence at the end of this file.
+   Part of kifmm, MIT licence at the end of this file.
 
    USAGE
      Standalone:  #define KIFMM_TREE_IMPLEMENTATION before including this file in one .c file.
@@ -16,6 +16,17 @@
      and the U, V, W, X lists in CSR form with the V pairs of each level grouped by transfer vector.
 
      Every buffer comes from the caller's kifmm_allocator (all-zero = aligned malloc/free).
+
+   WHERE THINGS ARE (grep the markers)
+     ==== DECLARATIONS   shared types (status, allocator, logger), keys, list bounds, kifmm_tree
+     ==== ALLOCATION     the default allocator, kifmm__alloc / kifmm__free, the clock
+     ==== KEYS           Morton encode / decode, parent, child, neighbours, transfer vectors
+     ==== SORT           radix sort of (key, index) pairs, the Morton sort of the points
+     ==== BUILD          root cube, refinement and the 2:1 balance (kifmm__split_sets), boxes,
+                         colleagues, leaves, kifmm__tree_build_ex
+     ==== LISTS          U / V / W / X lists in CSR (kifmm__box_list), V pairs grouped by level
+                         and transfer vector (kifmm__group_m2l)
+     ==== API            the public kifmm_tree_* / kifmm_key_* wrappers
 */
 #ifndef KIFMM_TREE_H
 #define KIFMM_TREE_H
@@ -27,6 +38,7 @@
 extern "C" {
 #endif
 
+/* ==== DECLARATIONS ============================================================================ */
 /* ---- types shared by the three kifmm headers ---------------------------------------------- */
 #ifndef KIFMM_COMMON_TYPES
 #define KIFMM_COMMON_TYPES
@@ -217,6 +229,7 @@ KIFMM_DEF void kifmm_tree_box_center(const kifmm_tree *tree, int box, double c[3
 #define KIFMM_ASSERT(x) assert(x)
 #endif
 
+/* ==== ALLOCATION ============================================================================== */
 #ifndef KIFMM__ALLOC_DEFINED
 #define KIFMM__ALLOC_DEFINED
 /* Default allocator: malloc with room to align, the offset stored just before the block. */
@@ -263,7 +276,7 @@ KIFMM__FN void kifmm__free(const kifmm_allocator *a, void *p, size_t bytes) {
 }
 #endif
 
-/* ---- keys -------------------------------------------------------------------------------- */
+/* ==== KEYS ==================================================================================== */
 #define KIFMM__LEVEL_BITS 5
 #define KIFMM__LEVEL_MASK ((uint64_t)31)
 
@@ -374,7 +387,7 @@ KIFMM__FN void kifmm__transfer_vector(int t, int d[3]) {
     d[0] = d[1] = d[2] = 0;
 }
 
-/* ---- radix sort of (key, index) pairs ----------------------------------------------------- */
+/* ==== SORT: radix sort of (key, index) pairs ================================================== */
 typedef struct kifmm__kv { uint64_t key; size_t idx; } kifmm__kv;
 
 /* LSD radix sort of (key, index) pairs over the low `bits` bits, 11 bits a pass, stable; tmp has
@@ -517,7 +530,7 @@ static void kifmm__sort_unique(kifmm__u64vec *v, kifmm__kv *buf, kifmm__kv *tmp)
     v->n = m;
 }
 
-/* ---- building ------------------------------------------------------------------------------ */
+/* ==== BUILD =================================================================================== */
 /* allocate count elements for p from allocator al, adding the bytes to *held; jumps to oom on
    failure (KIFMM__TALLOC: for a tree; kifmm_ops.h uses the same for operators and buffers) */
 #define KIFMM__HOLD(al, held, p, count)                                                        \
@@ -780,6 +793,7 @@ static void kifmm__colleagues(kifmm_tree *t) {
     }
 }
 
+/* ==== LISTS =================================================================================== */
 enum { KIFMM__U, KIFMM__V, KIFMM__W, KIFMM__X };
 
 /* Offsets in units of the finer of two boxes: a box of extent e at offset r touches a box of
@@ -1202,7 +1216,7 @@ KIFMM__FN void kifmm__tree_box_center(const kifmm_tree *t, int box, double c[3],
 
 #endif /* the tree's internals */
 
-/* ---- public entry points of the tree (KIFMM_TREE_IMPLEMENTATION only) -------------------- */
+/* ==== API: public entry points of the tree (KIFMM_TREE_IMPLEMENTATION only) ================== */
 #if defined(KIFMM_TREE_IMPLEMENTATION) && !defined(KIFMM_TREE_API_IMPLEMENTED)
 #define KIFMM_TREE_API_IMPLEMENTED
 KIFMM_DEF uint64_t kifmm_key_encode(const uint32_t anchor[3], int level) { return kifmm__key_encode(anchor, level); }
