@@ -2227,6 +2227,29 @@ static void kifmm__parity_build(int p, int *lut, kifmm__parity *par) {
     par->off[8] = b;
 }
 
+/* The parity basis of a 3-vector field on the surface (Stokes's equivalent and check vectors,
+   component planes of n): a reflection x_a -> -x_a also flips component a, so component c of
+   sector s is the scalar basis of sector s ^ (1 << c) in plane c. vec->cnt, idx, coef hold 3 n,
+   24 n, 24 n entries, allocated by the caller. */
+static void kifmm__parity_vector(const kifmm__parity *sc, int n, kifmm__parity *vec) {
+    int s, c, b = 0, r;
+    for (s = 0; s < 8; s++) {
+        vec->off[s] = b;
+        for (c = 0; c < 3; c++) {
+            int ss = s ^ (1 << c);
+            for (r = sc->off[ss]; r < sc->off[ss + 1]; r++, b++) {
+                int e;
+                vec->cnt[b] = sc->cnt[r];
+                for (e = 0; e < sc->cnt[r]; e++) {
+                    vec->idx[8 * b + e] = c * n + sc->idx[8 * r + e];
+                    vec->coef[8 * b + e] = sc->coef[8 * r + e];
+                }
+            }
+        }
+    }
+    vec->off[8] = b;
+}
+
 /* y = B_s x, x of the sector's n_s coordinates, y (n) overwritten */
 static void kifmm__parity_expand(const kifmm__parity *par, int s, int n, const double *x, double *y) {
     int r, e;
@@ -2312,9 +2335,12 @@ static int kifmm__sector_group(const kifmm__parity *par, int s0, size_t mt) {
    stack, rows scaled by the square root of it, has the same values and right vectors at 1/5 the
    rows. The 8 tall factorisations are 1/8 of the whole one's flops. Sectors go in groups of at
    most KIFMM__SHELL_BYTES of F^T B, the blocks regenerated for each group. */
+static kifmm_status kifmm__gen_block(const kifmm__ops *o, int t, double *pts, double *km, size_t ldk);
 static kifmm_status kifmm__basis_parity(kifmm__ops *o, const kifmm_blas *blas, const int *shell, int nshell,
                                         const kifmm__parity *par, double *u) {
-    int n = o->n, s, s0, s1, j, r, nthr = 1, ns = 0, rep[KIFMM_NUM_TRANSFER], t, d[3];
+    /* n: the length of a check vector (a vector kernel's parity basis spans its nc entries) */
+    int n = o->nc, radial = o->kern.kind == KIFMM_KERNEL_LAPLACE || o->kern.kind == KIFMM_KERNEL_YUKAWA;
+    int s, s0, s1, j, r, nthr = 1, ns = 0, rep[KIFMM_NUM_TRANSFER], t, d[3];
     size_t mt, nn = 0, bytes, fbytes, kbytes, off[9];
     double *vs, *vals, *ftb, *kb, wt[KIFMM_NUM_TRANSFER];
     kifmm__sv *ord;
@@ -2341,7 +2367,7 @@ static kifmm_status kifmm__basis_parity(kifmm__ops *o, const kifmm_blas *blas, c
     }
     bytes = (nn + (size_t)n) * sizeof(double) + (size_t)n * sizeof(kifmm__sv);
     fbytes = (size_t)j * mt * sizeof(double);
-    kbytes = (size_t)nthr * n * n * sizeof(double);
+    kbytes = (size_t)nthr * ((size_t)n * n + 6 * (size_t)o->n) * sizeof(double);
     vs = (double *)kifmm__alloc(&o->alloc, bytes);
     ftb = (double *)kifmm__alloc(&o->alloc, fbytes);
     kb = (double *)kifmm__alloc(&o->alloc, kbytes);
@@ -2354,10 +2380,12 @@ static kifmm_status kifmm__basis_parity(kifmm__ops *o, const kifmm_blas *blas, c
         b0 = par->off[s0];
         KIFMM__OMP(omp parallel for schedule(dynamic, 1))
         for (c = 0; c < ns; c++) {
-            double *kt = kb + (size_t)kifmm__thread() * n * n;
+            double *kt = kb + (size_t)kifmm__thread() * ((size_t)n * n + 6 * (size_t)o->n);
             int dc[3], b, e;
             kifmm__transfer_vector(rep[c], dc);
-            kifmm__m2l_block(&o->kern, o->surf, n, dc, 1, kt, (size_t)n);       /* K_t^T */
+            if (radial) kifmm__m2l_block(&o->kern, o->surf, n, dc, 1, kt, (size_t)n);       /* K_t^T */
+            else        /* a symmetric kernel's K_t^T is K_{-t}: the vector 315 - t */
+                (void)kifmm__gen_block(o, KIFMM_NUM_TRANSFER - 1 - rep[c], kt + (size_t)n * n, kt, (size_t)n);
             for (b = b0; b < par->off[s1]; b++) {                   /* rows c n.. of F^T B */
                 double *y = ftb + (size_t)c * n + (size_t)(b - b0) * mt;
                 memset(y, 0, (size_t)n * sizeof *y);
@@ -2429,6 +2457,65 @@ static void kifmm__sym_perm(int p, int g, int *pi, int *lut) {
         for (b = 0; b < 3; b++) y[b] = (g >> b & 1) ? p - 1 - x[axis[b]] : x[axis[b]];
         pi[lut[i]] = lut[(y[0] * p + y[1]) * p + y[2]];
     }
+}
+
+/* P_g on a check (or equivalent) vector of o: index x of the vector goes to sp[x] >> 1, negated
+   when sp[x] & 1. A scalar kernel's is the point permutation pi; a vector kernel's (Stokes, whose
+   S(g x) = G S(x) G^T) also moves component c to the axis g sends it to, with that axis's sign:
+   (P_g f)_b at g(s_i) = s_b f_axis[b] at s_i. */
+static void kifmm__signed_perm(const kifmm__ops *o, int g, const int *pi, int *sp) {
+    const int *axis = kifmm__perm3[g / 8];
+    int n = o->n, i, b;
+    if (o->nc == n) {
+        for (i = 0; i < n; i++) sp[i] = 2 * pi[i];
+        return;
+    }
+    for (b = 0; b < 3; b++)
+        for (i = 0; i < n; i++) sp[axis[b] * n + i] = 2 * (b * n + pi[i]) + (g >> b & 1);
+}
+
+/* the symmetries the first half of the transfer vectors need, each vector's (g_of), its orbit's
+   representative (rep_of, an index into rep_tv); returns the number of orbits */
+static int kifmm__m2l_orbits(int *half_tv, int *rep_tv, int *rep_of, int *g_of, int *used) {
+    int t, g, nrep = 0;
+    memset(used, 0, KIFMM__NSYM * sizeof *used);
+    for (t = 0; t < KIFMM_NUM_TRANSFER / 2; t++) {
+        int d[3], rp[3], i;
+        half_tv[t] = t;
+        kifmm__transfer_vector(t, d);
+        used[g_of[t] = kifmm__sym_split(d, rp)] = 1;
+        i = kifmm__transfer_index(rp[0], rp[1], rp[2]);
+        for (g = 0; g < nrep && rep_tv[g] != i; g++) {}
+        if (g == nrep) rep_tv[nrep++] = i;
+        rep_of[t] = g;
+    }
+    return nrep;
+}
+
+static int kifmm__sym_invariant(const kifmm__ops *o, const int *sp, double *w);
+
+/* the signed permutations of the symmetries in use (sps: KIFMM__NSYM nc), and whether o's basis is
+   invariant under all of them (KIFMM__M2L_ORBITS = 0: never used) */
+static kifmm_status kifmm__m2l_symmetric(kifmm__ops *o, const int *used, int *sps, int *ok) {
+    int p = o->order, g, *lut = NULL, *pi = NULL;
+    size_t lutn = (size_t)p * p * p, wsz = ((size_t)o->k + o->nc) * sizeof(double);
+    double *w = (double *)kifmm__alloc(&o->alloc, wsz);
+    kifmm_status st = KIFMM_ERR_OUT_OF_MEMORY;
+    lut = (int *)kifmm__alloc(&o->alloc, (lutn + (size_t)o->n) * sizeof *lut);
+    *ok = KIFMM__M2L_ORBITS;
+    if (!w || !lut) goto done;
+    pi = lut + lutn;
+    for (g = 0; g < KIFMM__NSYM && *ok; g++) {
+        if (!used[g]) continue;
+        kifmm__sym_perm(p, g, pi, lut);
+        kifmm__signed_perm(o, g, pi, sps + (size_t)g * o->nc);
+        *ok = kifmm__sym_invariant(o, sps + (size_t)g * o->nc, w);
+    }
+    st = KIFMM_OK;
+done:
+    kifmm__free(&o->alloc, w, wsz);
+    kifmm__free(&o->alloc, lut, (lutn + (size_t)o->n) * sizeof *lut);
+    return st;
 }
 
 /* check-to-equivalent factors, M2M and L2L on the unit box */
@@ -2646,13 +2733,15 @@ static kifmm_status kifmm__m2l_compress(const kifmm_blas *local, int k, int coun
    P_g moves out of range(U) by O(1); kept whole, the rest moves out by rounding only. (Any leak
    E = (I - U U^T) P_g U costs the cores at most about 2 sigma_k |E| <= 2 tol sigma_0 |E|: the
    order of the truncation itself; the check keeps it to a hundredth of that.) The last 8 columns,
-   each |(I - U U^T) P_g u_j| <= 0.01. w: k + n doubles. */
-static int kifmm__sym_invariant(const kifmm__ops *o, const int *pi, double *w) {
-    int n = o->n, k = o->k, i, j, c;
+   each |(I - U U^T) P_g u_j| <= 0.01. sp: P_g as a signed permutation of the nc check indices
+   (kifmm__signed_perm); w: k + nc doubles. */
+static int kifmm__sym_invariant(const kifmm__ops *o, const int *sp, double *w) {
+    int n = o->nc, k = o->k, i, j, c;
     double *z = w, *y = z + k;
     for (c = k > 8 ? k - 8 : 0; c < k; c++) {
         double e = 0.0;
-        for (i = 0; i < n; i++) y[pi[i]] = o->m2l_u[i + (size_t)c * n];     /* y = P_g u_c */
+        for (i = 0; i < n; i++)                                              /* y = P_g u_c */
+            y[sp[i] >> 1] = (sp[i] & 1 ? -1.0 : 1.0) * o->m2l_u[i + (size_t)c * n];
         for (j = 0; j < k; j++) z[j] = kifmm__la_dot(n, o->m2l_u + (size_t)j * n, y);
         for (j = 0; j < k; j++) kifmm__la_axpy(n, -z[j], o->m2l_u + (size_t)j * n, y);
         for (i = 0; i < n; i++) e += y[i] * y[i];
@@ -2693,10 +2782,10 @@ static void kifmm__m2l_transpose_b(kifmm__ops *o, double *work) {
 
 /* The 158 cores of the first half from their orbits' (core: KIFMM__NORBIT of them, dense or
    factored as r says): per symmetry g, W_g = (P_g^T U)^T U, then every vector g maps an orbit's
-   core to. w: per thread n k + 2 k^2 doubles. */
-static void kifmm__m2l_from_orbits(kifmm__ops *o, const kifmm_blas *blas, const int *used, const int *pis, const int *g_of,
+   core to. sps: the symmetries' signed permutations (nc each); w: per thread nc k + 2 k^2 doubles. */
+static void kifmm__m2l_from_orbits(kifmm__ops *o, const kifmm_blas *blas, const int *used, const int *sps, const int *g_of,
                                    const int *rep_of, const int *r, const double *core, double *w, int nthr) {
-    int n = o->n, k = o->k;
+    int n = o->nc, k = o->k;
     size_t kk = (size_t)k * k;
     (void)nthr;
     KIFMM__OMP(omp parallel num_threads(nthr))
@@ -2706,11 +2795,12 @@ static void kifmm__m2l_from_orbits(kifmm__ops *o, const kifmm_blas *blas, const 
         int g;
         KIFMM__OMP(omp for schedule(dynamic, 1))
         for (g = 0; g < KIFMM__NSYM; g++) {
-            const int *pi = pis + (size_t)g * n;
+            const int *sp = sps + (size_t)g * n;
             int i, a, t;
             if (!used[g]) continue;
-            for (a = 0; a < k; a++)
-                for (i = 0; i < n; i++) upi[i + (size_t)a * n] = o->m2l_u[pi[i] + (size_t)a * n];
+            for (a = 0; a < k; a++)             /* P_g^T U */
+                for (i = 0; i < n; i++)
+                    upi[i + (size_t)a * n] = (sp[i] & 1 ? -1.0 : 1.0) * o->m2l_u[(sp[i] >> 1) + (size_t)a * n];
             kifmm__dgemm_local(blas, 1, 0, k, k, n, 1.0, upi, n, o->m2l_u, n, 0.0, wg, k);
             for (t = 0; t < KIFMM_NUM_TRANSFER / 2; t++) {
                 const double *c = core + (size_t)rep_of[t] * kk;
@@ -2728,17 +2818,82 @@ static void kifmm__m2l_from_orbits(kifmm__ops *o, const kifmm_blas *blas, const 
     }
 }
 
+/* The stored cores of a symmetric kernel (K_{-t} = K_t^T, V = U) from ncore dense ones (core):
+   of the orbits' representatives when sym, else of the whole first half; each recompressed (unless
+   the rank is fixed), rotated to the vectors of its orbit, mirrored to the second half, B^T stored
+   transposed. */
+static kifmm_status kifmm__m2l_store(kifmm__ops *o, const kifmm_blas *blas, int sym, int ncore, double *core,
+                                     int m2l_rank, double tol, uint64_t seed, const int *used, const int *sps,
+                                     const int *g_of, const int *rep_of) {
+    enum { HALF = KIFMM_NUM_TRANSFER / 2 };
+    int k = o->k, t, nthr = 1, rr[HALF], r[HALF];
+    size_t kk = (size_t)k * k, wn, wsz = 0, off;
+    double *w = NULL;
+    kifmm_blas local;
+    kifmm_status st;
+#ifdef _OPENMP
+    nthr = omp_get_max_threads();
+#endif
+    if (m2l_rank > 0) {                /* a fixed rank: the cores as they are */
+        for (t = 0; t < ncore; t++) rr[t] = k;
+    } else {
+        /* per thread: core_compress's scratch, then its arena */
+        wn = kifmm__core_scratch(k) + kifmm__core_arena(k);
+        local.dgemm = blas && blas->dgemm ? blas->dgemm : kifmm__dgemm_hook_builtin;
+        local.user = blas && blas->dgemm ? blas->user : NULL;
+        wsz = nthr * wn * sizeof *w;
+        w = (double *)kifmm__alloc(&o->alloc, wsz);
+        if (!w) goto oom;
+        st = kifmm__m2l_compress(&local, k, ncore, core, tol, seed, w, wn, nthr, rr);
+        kifmm__free(&o->alloc, w, wsz);
+        w = NULL;
+        if (st != KIFMM_OK) return st;
+    }
+    for (t = 0; t < HALF; t++) {
+        r[t] = sym ? rr[rep_of[t]] : rr[t];
+        o->m2l_r[t] = o->m2l_r[KIFMM_NUM_TRANSFER - 1 - t] = r[t];
+    }
+    for (t = 0, off = 0; t < KIFMM_NUM_TRANSFER; t++) {
+        o->m2l_coff[t] = off;
+        off += o->m2l_r[t] == k ? kk : 2 * (size_t)k * o->m2l_r[t];
+    }
+    o->m2l_coff[KIFMM_NUM_TRANSFER] = off;
+    KIFMM__OALLOC(o, o->m2l_c, off > 0 ? off : 1);
+    o->m2l_orbits = sym;
+    if (sym) {
+        wsz = (size_t)nthr * ((size_t)o->nc * k + 2 * kk) * sizeof *w;
+        w = (double *)kifmm__alloc(&o->alloc, wsz);
+        if (!w) goto oom;
+        kifmm__m2l_from_orbits(o, blas, used, sps, g_of, rep_of, r, core, w, nthr);
+    } else {
+        for (t = 0; t < HALF; t++) {
+            memcpy(o->m2l_c + o->m2l_coff[t], core + (size_t)t * kk,
+                   (r[t] == k ? kk : 2 * (size_t)k * r[t]) * sizeof *core);
+            kifmm__m2l_mirror(o, t);
+        }
+    }
+    if (!w) {                          /* (the orbits' scratch is larger than k^2) */
+        wsz = kk * sizeof *w;
+        w = (double *)kifmm__alloc(&o->alloc, wsz);
+        if (!w) goto oom;
+    }
+    kifmm__m2l_transpose_b(o, w);
+    kifmm__free(&o->alloc, w, wsz);
+    return KIFMM_OK;
+oom:
+    if (w) kifmm__free(&o->alloc, w, wsz);
+    return KIFMM_ERR_OUT_OF_MEMORY;
+}
+
 /* M2L: the basis, its rank from the tolerance, the cores C_t = U^T K_t U, each recompressed; by
    symmetry from 16 orbit cores when U allows it, else all 158 formed */
 static kifmm_status kifmm__ops_m2l(kifmm__ops *o, const kifmm_blas *blas, const kifmm__parity *par, int m2l_rank,
                                    double tol, uint64_t seed, double *u, double *fatbuf, int chunk) {
     enum { HALF = KIFMM_NUM_TRANSFER / 2 };
-    int n = o->n, p = o->order, k, t, g, nrep = 0, ncore, nthr = 1, sym = 1;
-    int half_tv[HALF], rep_tv[HALF], rep_of[HALF], g_of[HALF], used[KIFMM__NSYM], rr[HALF], r[HALF];
-    int *pis = NULL, *lut = NULL;
-    double *t1 = NULL, *core = NULL, *w = NULL;
-    size_t t1n = 0, kk, coren = 0, wn, wsz = 0, off, pisn = (size_t)KIFMM__NSYM * n, lutn = (size_t)p * p * p;
-    kifmm_blas local;
+    int n = o->n, k, nrep, ncore, sym = 1;
+    int half_tv[HALF], rep_tv[HALF], rep_of[HALF], g_of[HALF], used[KIFMM__NSYM], *sps = NULL;
+    double *t1 = NULL, *core = NULL;
+    size_t t1n = 0, kk, coren = 0, spsn = (size_t)KIFMM__NSYM * n;
     kifmm_status st;
     k = m2l_rank > 0 ? (m2l_rank < n ? m2l_rank : n) : n;
     st = kifmm__ops_basis(o, blas, par, k, seed, u, fatbuf, chunk);
@@ -2756,36 +2911,12 @@ static kifmm_status kifmm__ops_m2l(kifmm__ops *o, const kifmm_blas *blas, const 
     o->m2l_v = o->m2l_u;                 /* a radial kernel is symmetric */
     KIFMM__OALLOC(o, o->m2l_r, KIFMM_NUM_TRANSFER);
     KIFMM__OALLOC(o, o->m2l_coff, KIFMM_NUM_TRANSFER + 1);
-#ifdef _OPENMP
-    nthr = omp_get_max_threads();
-#endif
     /* the orbits, the symmetries in use, and whether the cut respects them */
-    memset(used, 0, sizeof used);
-    sym = KIFMM__M2L_ORBITS;
-    for (t = 0; t < HALF; t++) {
-        int d[3], rep[3], i;
-        half_tv[t] = t;
-        kifmm__transfer_vector(t, d);
-        used[g_of[t] = kifmm__sym_split(d, rep)] = 1;
-        i = kifmm__transfer_index(rep[0], rep[1], rep[2]);
-        for (g = 0; g < nrep && rep_tv[g] != i; g++) {}
-        if (g == nrep) rep_tv[nrep++] = i;
-        rep_of[t] = g;
-    }
-    pis = (int *)kifmm__alloc(&o->alloc, pisn * sizeof *pis);
-    lut = (int *)kifmm__alloc(&o->alloc, lutn * sizeof *lut);
-    wsz = ((size_t)k + n) * sizeof *w;
-    w = (double *)kifmm__alloc(&o->alloc, wsz);
-    if (!pis || !lut || !w) goto oom;
-    for (g = 0; g < KIFMM__NSYM && sym; g++) {
-        if (!used[g]) continue;
-        kifmm__sym_perm(p, g, pis + (size_t)g * n, lut);
-        sym = kifmm__sym_invariant(o, pis + (size_t)g * n, w);
-    }
-    kifmm__free(&o->alloc, w, wsz);
-    w = NULL;
+    nrep = kifmm__m2l_orbits(half_tv, rep_tv, rep_of, g_of, used);
+    sps = (int *)kifmm__alloc(&o->alloc, spsn * sizeof *sps);
+    if (!sps) goto oom;
+    if ((st = kifmm__m2l_symmetric(o, used, sps, &sym)) != KIFMM_OK) goto done;
     /* the dense cores: of the orbits, or of the whole first half */
-    o->m2l_orbits = sym;
     ncore = sym ? nrep : HALF;
     t1n = (size_t)k * (chunk < ncore ? chunk : ncore) * n;
     coren = (size_t)ncore * kk;
@@ -2793,59 +2924,14 @@ static kifmm_status kifmm__ops_m2l(kifmm__ops *o, const kifmm_blas *blas, const 
     core = (double *)kifmm__alloc(&o->alloc, coren * sizeof *core);
     if (!t1 || !core) goto oom;
     kifmm__m2l_cores(o, blas, sym ? rep_tv : half_tv, ncore, fatbuf, chunk < ncore ? chunk : ncore, t1, core);
-    if (m2l_rank > 0) {                /* a fixed rank: the cores as they are */
-        for (t = 0; t < ncore; t++) rr[t] = k;
-    } else {
-        /* per thread: core_compress's scratch, then its arena */
-        wn = kifmm__core_scratch(k) + kifmm__core_arena(k);
-        local.dgemm = blas && blas->dgemm ? blas->dgemm : kifmm__dgemm_hook_builtin;
-        local.user = blas && blas->dgemm ? blas->user : NULL;
-        wsz = nthr * wn * sizeof *w;
-        w = (double *)kifmm__alloc(&o->alloc, wsz);
-        if (!w) goto oom;
-        st = kifmm__m2l_compress(&local, k, ncore, core, tol, seed, w, wn, nthr, rr);
-        kifmm__free(&o->alloc, w, wsz);
-        w = NULL;
-        if (st != KIFMM_OK) goto done;
-    }
-    for (t = 0; t < HALF; t++) {
-        r[t] = sym ? rr[rep_of[t]] : rr[t];
-        o->m2l_r[t] = o->m2l_r[KIFMM_NUM_TRANSFER - 1 - t] = r[t];
-    }
-    for (t = 0, off = 0; t < KIFMM_NUM_TRANSFER; t++) {
-        o->m2l_coff[t] = off;
-        off += o->m2l_r[t] == k ? kk : 2 * (size_t)k * o->m2l_r[t];
-    }
-    o->m2l_coff[KIFMM_NUM_TRANSFER] = off;
-    KIFMM__OALLOC(o, o->m2l_c, off > 0 ? off : 1);
-    if (sym) {
-        wsz = (size_t)nthr * ((size_t)n * k + 2 * kk) * sizeof *w;
-        w = (double *)kifmm__alloc(&o->alloc, wsz);
-        if (!w) goto oom;
-        kifmm__m2l_from_orbits(o, blas, used, pis, g_of, rep_of, r, core, w, nthr);
-    } else {
-        for (t = 0; t < HALF; t++) {
-            memcpy(o->m2l_c + o->m2l_coff[t], core + (size_t)t * kk,
-                   (r[t] == k ? kk : 2 * (size_t)k * r[t]) * sizeof *core);
-            kifmm__m2l_mirror(o, t);
-        }
-    }
-    if (!w) {                          /* (the orbits' scratch is larger than k^2) */
-        wsz = kk * sizeof *w;
-        w = (double *)kifmm__alloc(&o->alloc, wsz);
-        if (!w) goto oom;
-    }
-    kifmm__m2l_transpose_b(o, w);
-    st = KIFMM_OK;
+    st = kifmm__m2l_store(o, blas, sym, ncore, core, m2l_rank, tol, seed, used, sps, g_of, rep_of);
     goto done;
 oom:
     st = KIFMM_ERR_OUT_OF_MEMORY;
 done:
-    kifmm__free(&o->alloc, pis, pisn * sizeof *pis);
-    kifmm__free(&o->alloc, lut, lutn * sizeof *lut);
+    kifmm__free(&o->alloc, sps, spsn * sizeof *sps);
     kifmm__free(&o->alloc, t1, t1n * sizeof *t1);
     kifmm__free(&o->alloc, core, coren * sizeof *core);
-    if (w) kifmm__free(&o->alloc, w, wsz);
     return st;
 }
 
@@ -2987,9 +3073,10 @@ static kifmm_status kifmm__gen_basis(kifmm__ops *o, const kifmm_blas *blas, cons
     return st;
 }
 
-/* check-to-equivalent: pinv K(check at rc w0 <- equivalent at re w0) = v (ne x r) u (r x nc) */
+/* check-to-equivalent: pinv K(check at rc w0 <- equivalent at re w0) = v (ne x r) u (r x nc); by
+   the parity sectors par when given (a symmetric kernel's K commutes with the reflections) */
 static kifmm_status kifmm__gen_pinv(kifmm__ops *o, const kifmm_blas *blas, double rc, double re, double **v,
-                                    double **u, int *rank, double *km, double *pts) {
+                                    double **u, int *rank, double *km, double *pts, const kifmm__parity *par) {
     int n = o->n;
     double zero[3] = {0, 0, 0};
     kifmm_status st;
@@ -2998,6 +3085,7 @@ static kifmm_status kifmm__gen_pinv(kifmm__ops *o, const kifmm_blas *blas, doubl
     if ((st = kifmm__kmat(o, pts, n, pts + 3 * (size_t)n, n, km, (size_t)o->nc)) != KIFMM_OK) return st;
     KIFMM__OALLOC(o, *v, (size_t)o->ne * (o->ne < o->nc ? o->ne : o->nc));
     KIFMM__OALLOC(o, *u, (size_t)(o->ne < o->nc ? o->ne : o->nc) * o->nc);
+    if (par) return kifmm__pinv_parity(&o->alloc, blas, o->nc, km, o->nc, par, KIFMM__C2E_RCOND_GENERIC, *v, *u, rank);
     return kifmm__pinv(&o->alloc, blas, o->nc, o->ne, km, o->nc, KIFMM__C2E_RCOND_GENERIC, *v, *u, rank);
 oom:
     return KIFMM_ERR_OUT_OF_MEMORY;
@@ -3039,9 +3127,12 @@ oom:
 
 /* the M2L of any kernel: bases from the shell, cores U^T K_t V, recompressed */
 static kifmm_status kifmm__gen_m2l(kifmm__ops *o, const kifmm_blas *blas, int sym, int m2l_rank, double tol,
-                                   uint64_t seed, double *km, double *pts) {
+                                   uint64_t seed, double *km, double *pts, const kifmm__parity *par) {
+    enum { HALF = KIFMM_NUM_TRANSFER / 2 };
     int ne = o->ne, nc = o->nc, shell[KIFMM_NUM_TRANSFER], nsh = 0, t, k = 0, kv, d[3], nthr = 1, nform;
-    int r[KIFMM_NUM_TRANSFER];
+    int r[KIFMM_NUM_TRANSFER], half_tv[HALF], rep_tv[HALF], rep_of[HALF], g_of[HALF], used[KIFMM__NSYM];
+    int nrep = 0, symok = 0, *sps = NULL;
+    size_t spsn = (size_t)KIFMM__NSYM * o->nc;
     size_t kk, off, coren = 0, wsz = 0, wn, ubytes = (size_t)nc * nc * sizeof(double), vbytes = 0, tbytes = 0;
     double *ub = NULL, *vb = NULL, *sv = NULL, *svv = NULL, *core = NULL, *w = NULL, *t1 = NULL;
     kifmm_blas local;
@@ -3057,7 +3148,13 @@ static kifmm_status kifmm__gen_m2l(kifmm__ops *o, const kifmm_blas *blas, int sy
     sv = (double *)kifmm__alloc(&o->alloc, (size_t)(nc > ne ? nc : ne) * 2 * sizeof(double));
     if (!ub || !sv) goto done;
     svv = sv + (nc > ne ? nc : ne);
-    if ((st = kifmm__gen_basis(o, blas, shell, nsh, 1, ub, sv)) != KIFMM_OK) goto done;   /* U: check side */
+    if (par) {                         /* U by parity sectors (a symmetric kernel) */
+        o->sigma = sv;
+        st = kifmm__basis_parity(o, blas, shell, nsh, par, ub);
+        o->sigma = NULL;
+    } else
+        st = kifmm__gen_basis(o, blas, shell, nsh, 1, ub, sv);    /* U: check side */
+    if (st != KIFMM_OK) goto done;
     k = 1;
     while (k < nc && sv[k] > tol * sv[0]) k++;
     if (!sym) {
@@ -3087,17 +3184,29 @@ static kifmm_status kifmm__gen_m2l(kifmm__ops *o, const kifmm_blas *blas, int sy
     }
     KIFMM__OALLOC(o, o->m2l_r, KIFMM_NUM_TRANSFER);
     KIFMM__OALLOC(o, o->m2l_coff, KIFMM_NUM_TRANSFER + 1);
-    /* the dense cores: of the first half when K_{-t} = K_t^T, else of all */
-    nform = sym ? KIFMM_NUM_TRANSFER / 2 : KIFMM_NUM_TRANSFER;
+    /* the dense cores: of the orbits' representatives (or of the whole first half) when
+       K_{-t} = K_t^T and the basis is invariant under the cube's symmetries, else of all */
+    if (sym) {
+        nrep = kifmm__m2l_orbits(half_tv, rep_tv, rep_of, g_of, used);
+        st = KIFMM_ERR_OUT_OF_MEMORY;
+        if (!(sps = (int *)kifmm__alloc(&o->alloc, spsn * sizeof *sps))) goto done;
+        if ((st = kifmm__m2l_symmetric(o, used, sps, &symok)) != KIFMM_OK) goto done;
+    }
+    nform = sym ? (symok ? nrep : KIFMM_NUM_TRANSFER / 2) : KIFMM_NUM_TRANSFER;
     coren = (size_t)nform * kk;
     tbytes = (size_t)k * ne * sizeof(double);
+    st = KIFMM_ERR_OUT_OF_MEMORY;
     core = (double *)kifmm__alloc(&o->alloc, coren * sizeof *core);
     t1 = (double *)kifmm__alloc(&o->alloc, tbytes);
     if (!core || !t1) goto done;
     for (t = 0; t < nform; t++) {
-        if ((st = kifmm__gen_block(o, t, pts, km, (size_t)nc)) != KIFMM_OK) goto done;
+        if ((st = kifmm__gen_block(o, sym && symok ? rep_tv[t] : t, pts, km, (size_t)nc)) != KIFMM_OK) goto done;
         kifmm__dgemm(blas, 1, 0, k, ne, nc, 1.0, o->m2l_u, nc, km, nc, 0.0, t1, k);        /* U^T K_t */
         kifmm__dgemm(blas, 0, 0, k, k, ne, 1.0, t1, k, o->m2l_v, ne, 0.0, core + (size_t)t * kk, k);
+    }
+    if (sym) {
+        st = kifmm__m2l_store(o, blas, symok, nform, core, m2l_rank, tol, seed, used, sps, g_of, rep_of);
+        goto done;
     }
     if (m2l_rank > 0) {
         for (t = 0; t < nform; t++) r[t] = k;
@@ -3113,10 +3222,7 @@ static kifmm_status kifmm__gen_m2l(kifmm__ops *o, const kifmm_blas *blas, int sy
         w = NULL;
         if (st != KIFMM_OK) goto done;
     }
-    for (t = 0; t < nform; t++) {
-        o->m2l_r[t] = r[t];
-        if (sym) o->m2l_r[KIFMM_NUM_TRANSFER - 1 - t] = r[t];
-    }
+    for (t = 0; t < nform; t++) o->m2l_r[t] = r[t];
     for (t = 0, off = 0; t < KIFMM_NUM_TRANSFER; t++) {
         o->m2l_coff[t] = off;
         off += o->m2l_r[t] == k ? kk : 2 * (size_t)k * o->m2l_r[t];
@@ -3124,10 +3230,8 @@ static kifmm_status kifmm__gen_m2l(kifmm__ops *o, const kifmm_blas *blas, int sy
     o->m2l_coff[KIFMM_NUM_TRANSFER] = off;
     st = KIFMM_ERR_OUT_OF_MEMORY;
     KIFMM__OALLOC(o, o->m2l_c, off > 0 ? off : 1);
-    for (t = 0; t < nform; t++) {
+    for (t = 0; t < nform; t++)
         memcpy(o->m2l_c + o->m2l_coff[t], core + (size_t)t * kk, (r[t] == k ? kk : 2 * (size_t)k * r[t]) * sizeof *core);
-        if (sym) kifmm__m2l_mirror(o, t);
-    }
     wsz = kk * sizeof *w;
     if (!(w = (double *)kifmm__alloc(&o->alloc, wsz))) goto done;
     kifmm__m2l_transpose_b(o, w);
@@ -3141,6 +3245,7 @@ done:
     kifmm__free(&o->alloc, sv, (size_t)(nc > ne ? nc : ne) * 2 * sizeof(double));
     kifmm__free(&o->alloc, core, coren * sizeof *core);
     kifmm__free(&o->alloc, t1, tbytes);
+    kifmm__free(&o->alloc, sps, spsn * sizeof *sps);
     if (w) kifmm__free(&o->alloc, w, wsz);
     return st;
 }
@@ -3148,13 +3253,30 @@ done:
 /* every operator of a kernel other than Laplace and Yukawa (o's kernel, sizes and surface set) */
 static kifmm_status kifmm__ops_build_generic(kifmm__ops *o, const kifmm_blas *blas, int m2l_rank, double tol,
                                              uint64_t seed, int with_m2l) {
-    int sym = o->kern.kind == KIFMM_KERNEL_STOKES, big = o->ne > o->nc ? o->ne : o->nc;
+    int sym = o->kern.kind == KIFMM_KERNEL_STOKES, big = o->ne > o->nc ? o->ne : o->nc, n = o->n, p = o->order;
     size_t kmb = (size_t)o->nc * o->ne * sizeof(double), tmpb = (size_t)big * big * sizeof(double);
-    size_t pb = 6 * (size_t)o->n * sizeof(double), ub = 0;
+    size_t pb = 6 * (size_t)o->n * sizeof(double), ub = 0, par1 = (size_t)n * (9 * sizeof(int) + 8 * sizeof(double));
+    size_t lutb = (size_t)p * p * p * sizeof(int);
     double *km = (double *)kifmm__alloc(&o->alloc, kmb), *tmp = (double *)kifmm__alloc(&o->alloc, tmpb);
     double *pts = (double *)kifmm__alloc(&o->alloc, pb);
+    kifmm__parity par, vpar;
+    int *lut = NULL;
     kifmm_status st = KIFMM_ERR_OUT_OF_MEMORY;
     int nthr = 1;
+    memset(&par, 0, sizeof par);
+    memset(&vpar, 0, sizeof vpar);
+    if (sym) {                         /* Stokes: the reflections' parity sectors of 3-vector fields */
+        par.coef = (double *)kifmm__alloc(&o->alloc, par1);
+        vpar.coef = (double *)kifmm__alloc(&o->alloc, 3 * par1);
+        lut = (int *)kifmm__alloc(&o->alloc, lutb);
+        if (!par.coef || !vpar.coef || !lut) goto done;
+        par.cnt = (int *)(par.coef + 8 * (size_t)n);
+        par.idx = par.cnt + n;
+        vpar.cnt = (int *)(vpar.coef + 24 * (size_t)n);
+        vpar.idx = vpar.cnt + 3 * n;
+        kifmm__parity_build(p, lut, &par);
+        kifmm__parity_vector(&par, n, &vpar);
+    }
 #ifdef _OPENMP
     nthr = omp_get_max_threads();
 #endif
@@ -3165,13 +3287,17 @@ static kifmm_status kifmm__ops_build_generic(kifmm__ops *o, const kifmm_blas *bl
         if (!o->uscratch) goto done;
     }
     if (!km || !tmp || !pts) goto done;
-    st = kifmm__gen_pinv(o, blas, KIFMM_RADIUS_OUTER, KIFMM_RADIUS_INNER, &o->c2e_v, &o->c2e_u, &o->c2e_rank, km, pts);
+    st = kifmm__gen_pinv(o, blas, KIFMM_RADIUS_OUTER, KIFMM_RADIUS_INNER, &o->c2e_v, &o->c2e_u, &o->c2e_rank, km, pts,
+                         sym ? &vpar : NULL);
     if (st == KIFMM_OK && !sym)
         st = kifmm__gen_pinv(o, blas, KIFMM_RADIUS_INNER, KIFMM_RADIUS_OUTER, &o->dc2e_v, &o->dc2e_u, &o->dc2e_rank, km,
-                             pts);
+                             pts, NULL);
     if (st == KIFMM_OK) st = kifmm__gen_translations(o, blas, km, pts, tmp);
-    if (st == KIFMM_OK && with_m2l) st = kifmm__gen_m2l(o, blas, sym, m2l_rank, tol, seed, km, pts);
+    if (st == KIFMM_OK && with_m2l) st = kifmm__gen_m2l(o, blas, sym, m2l_rank, tol, seed, km, pts, sym ? &vpar : NULL);
 done:
+    kifmm__free(&o->alloc, par.coef, par1);
+    kifmm__free(&o->alloc, vpar.coef, 3 * par1);
+    kifmm__free(&o->alloc, lut, lutb);
     kifmm__free(&o->alloc, km, kmb);
     kifmm__free(&o->alloc, tmp, tmpb);
     kifmm__free(&o->alloc, pts, pb);

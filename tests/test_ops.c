@@ -359,12 +359,13 @@ static void test_m2l_fixed(int order, int rank) {
    n columns, so any leading j of them is a basis to try. */
 static void test_sym_check(void) {
     kifmm__ops o;
-    int j, g, k0, lut[6 * 6 * 6], *pi, tried_split = 0, tried_whole = 0;
+    int j, g, k0, lut[6 * 6 * 6], *pi, *sp, tried_split = 0, tried_whole = 0;
     double *w;
     CHECK(kifmm__ops_build(&o, NULL, NULL, &kifmm__laplace, 1.0, 6, 0, 0.0, 1, 1) == KIFMM_OK, "ops");
     k0 = o.k;
     CHECK(k0 == o.n, "tolerance 0 keeps %d of %d columns", k0, o.n);
     pi = (int *)malloc(sizeof(int) * o.n);
+    sp = (int *)malloc(sizeof(int) * o.n);
     w = (double *)malloc(sizeof(double) * (o.n + k0));
     for (j = 2; j < 40; j++) {
         double gap = o.sigma[j - 1] / o.sigma[j] - 1;
@@ -373,7 +374,8 @@ static void test_sym_check(void) {
         o.k = j;
         for (g = 0; g < 48; g++) {
             kifmm__sym_perm(6, g, pi, lut);
-            fails += !kifmm__sym_invariant(&o, pi, w);
+            kifmm__signed_perm(&o, g, pi, sp);
+            fails += !kifmm__sym_invariant(&o, sp, w);
         }
         if (gap <= 1e-10) { tried_split++; CHECK(fails > 0, "cut %d inside a multiplet passed", j); }
         else { tried_whole++; CHECK(fails == 0, "cut %d in a gap (%.2e) failed %d symmetries", j, gap, fails); }
@@ -381,7 +383,7 @@ static void test_sym_check(void) {
     o.k = k0;
     printf("symmetry check: %d cuts inside multiplets caught, %d cuts in gaps passed\n", tried_split, tried_whole);
     CHECK(tried_split >= 5 && tried_whole >= 5, "too few cuts tried: %d, %d", tried_split, tried_whole);
-    free(pi); free(w);
+    free(pi); free(sp); free(w);
     kifmm__ops_free(&o);
 }
 
