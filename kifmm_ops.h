@@ -3594,28 +3594,29 @@ KIFMM__FN void kifmm__op_p2m(kifmm__eval *e) {
     }
 }
 
+/* sibling groups per batched M2M / L2L GEMM: the leaf batches' room, one density set at a time */
+static int kifmm__group_cols(const kifmm__eval *e) { return e->leaf_cols * e->ndmax; }
+
 /* children are contiguous: per density set, one GEMM per batch of sibling groups, then each
-   column to its parent */
+   column to its group's parent */
 KIFMM__FN void kifmm__op_m2m(kifmm__eval *e, int l) {
     const kifmm_tree *t = e->tree;
     const kifmm__ops *o;
-    int ne = e->ne, lb = t->level_begin[l], nsplit = (t->level_begin[l + 1] - lb) / 8, j0, d;
+    int ne = e->ne, lb = t->level_begin[l], nsplit = (t->level_begin[l + 1] - lb) / 8, j0, d, gc = kifmm__group_cols(e);
     size_t nb = (size_t)t->nboxes;
     if (l < 1 || nsplit == 0) return;
     o = kifmm__lops(e, l - 1);
     for (d = 0; d < e->call.nd; d++) {
         double *eq = e->equiv + (size_t)d * nb * ne;
-        for (j0 = 0; j0 < nsplit; j0 += e->leaf_cols) {
-            int cnt = nsplit - j0 < e->leaf_cols ? nsplit - j0 : e->leaf_cols;
-            ptrdiff_t p;
+        for (j0 = 0; j0 < nsplit; j0 += gc) {
+            int cnt = nsplit - j0 < gc ? nsplit - j0 : gc;
+            ptrdiff_t j;
             kifmm__dgemm(&e->blas, 0, 0, ne, cnt, 8 * ne, 1.0, o->m2m, ne, eq + ((size_t)lb + 8 * (size_t)j0) * ne,
                          8 * ne, 0.0, e->leafbuf, ne);
             KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
-            for (p = t->level_begin[l - 1]; p < t->level_begin[l]; p++) {
-                int c = t->child[p], j = c >= 0 ? (c - lb) / 8 - j0 : -1;
-                if (j >= 0 && j < cnt)
-                    memcpy(eq + (size_t)p * ne, e->leafbuf + (size_t)j * ne, (size_t)ne * sizeof(double));
-            }
+            for (j = 0; j < cnt; j++)
+                memcpy(eq + (size_t)t->parent[lb + 8 * (j0 + j)] * ne, e->leafbuf + (size_t)j * ne,
+                       (size_t)ne * sizeof(double));
         }
     }
 }
@@ -3726,7 +3727,7 @@ KIFMM__FN void kifmm__op_p2l(kifmm__eval *e) {
 KIFMM__FN void kifmm__op_l2l(kifmm__eval *e, int l) {
     const kifmm_tree *t = e->tree;
     const kifmm__ops *o;
-    int nc = e->nc, lc, nsplit, j0, d;
+    int nc = e->nc, lc, nsplit, j0, d, gc = kifmm__group_cols(e);
     size_t nb = (size_t)t->nboxes;
     if (l < 2 || l >= KIFMM_MAX_DEPTH) return;
     o = kifmm__lops(e, l);
@@ -3734,15 +3735,13 @@ KIFMM__FN void kifmm__op_l2l(kifmm__eval *e, int l) {
     nsplit = (t->level_begin[l + 2] - lc) / 8;
     for (d = 0; d < e->call.nd; d++) {
         double *ck = e->check + (size_t)d * nb * nc;
-        for (j0 = 0; j0 < nsplit; j0 += e->leaf_cols) {
-            int cnt = nsplit - j0 < e->leaf_cols ? nsplit - j0 : e->leaf_cols;
-            ptrdiff_t p;
+        for (j0 = 0; j0 < nsplit; j0 += gc) {
+            int cnt = nsplit - j0 < gc ? nsplit - j0 : gc;
+            ptrdiff_t j;
             KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
-            for (p = t->level_begin[l]; p < t->level_begin[l + 1]; p++) {
-                int c = t->child[p], j = c >= 0 ? (c - lc) / 8 - j0 : -1;
-                if (j >= 0 && j < cnt)
-                    memcpy(e->leafbuf + (size_t)j * nc, ck + (size_t)p * nc, (size_t)nc * sizeof(double));
-            }
+            for (j = 0; j < cnt; j++)
+                memcpy(e->leafbuf + (size_t)j * nc, ck + (size_t)t->parent[lc + 8 * (j0 + j)] * nc,
+                       (size_t)nc * sizeof(double));
             kifmm__dgemm(&e->blas, 0, 0, 8 * nc, cnt, nc, 1.0, o->l2l, 8 * nc, e->leafbuf, nc, 1.0,
                          ck + ((size_t)lc + 8 * (size_t)j0) * nc, 8 * nc);
         }
