@@ -6,8 +6,10 @@
        the M2L's shapes for order p: core (k x k)(k x 256), compression U^T (k x n)(n x 4096),
        expansion (n x k)(k x 256); per thread concurrently (as the M2L runs them) and as one call.
 
-     cc -O3 -march=native -fopenmp -I. -DKIFMM_USE_CBLAS bench/peak.c -o peak -lopenblas -lm
-     ./peak [--order 6] [--ranks 10,50,100,152] [--threads 2] [--quick] [--csv peak.csv]
+     mkdir -p bench/build &&
+     cc -O3 -march=native -fno-math-errno -c bench/p2p_ref.c -o bench/build/p2p_ref.o &&
+     cc -O3 -march=native -fopenmp -I. -DKIFMM_USE_CBLAS bench/peak.c bench/build/p2p_ref.o -o bench/build/peak -lopenblas -lm
+     bench/build/peak [--order 6] [--ranks 10,50,100,152] [--threads 2] [--quick] [--csv bench/build/peak.csv]
 
    Rates are the best of several trials (the machine may be shared). */
 #ifndef _POSIX_C_SOURCE

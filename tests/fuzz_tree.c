@@ -13,8 +13,9 @@
        whose gradient is about tol * potential / (box width), so a far field seen in a deep leaf
        has a gradient error relative to the potential, not to the gradient.
 
-   Build: meson setup build-fuzz -Dfuzz=true --buildtype=debugoptimized (CC=clang), or see
-   tools/fuzz.sh, which builds it with clang directly and runs it for a given time.
+   Build: CC=clang meson setup build-fuzz -Dsanitize=true -Dbuildtype=debugoptimized &&
+          ninja -C build-fuzz tests/fuzz_tree
+   or tools/fuzz.sh, which builds it with clang directly and runs it for a given time.
 
    Input layout (missing bytes read as zero):
      0 order selector   1 leaf_size   2 max_depth   3 scale exponent   4 offset exponent

@@ -1,37 +1,29 @@
 /* The instruction-set paths of the kernel and the built-in GEMM, each on its own: meson builds this
-   file three times (plain, -mavx2 -mfma, -mavx512f) and each binary skips (exit 77) when the CPU
-   lacks what it was compiled for. The other tests build for the baseline ISA, so without this
-   the SIMD paths would only ever run in the benchmarks. */
+   file three times (plain, -mavx2 -mfma, -mavx512f), each into a static library linked with
+   tests/test_kernel_main.c, which is compiled for the baseline ISA and skips (exit 77) when the
+   CPU lacks what this file was compiled for. The check must run before any code of this file:
+   compiled with -mavx512f, even the prologue of a function may use zmm registers (the sanitizers'
+   stack set-up does), which is SIGILL on an AVX2-only CPU. The other tests build for the baseline
+   ISA, so without this the SIMD paths would only ever run in the benchmarks. */
 #define KIFMM_IMPLEMENTATION
 #include "kifmm.h"
 #include "testutil.h"
 
-static const char *isa(void) {
+/* what this file was compiled for, as data (no code of this file runs before the CPU check) */
 #if defined(__AVX512F__)
-    return "avx512f";
+const char test_kernel_isa[] = "avx512f";
 #elif defined(__AVX2__) && defined(__FMA__)
-    return "avx2+fma";
+const char test_kernel_isa[] = "avx2+fma";
 #else
-    return "baseline";
+const char test_kernel_isa[] = "baseline";
 #endif
-}
 
-static int cpu_has_isa(void) {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#if defined(__AVX512F__)
-    return __builtin_cpu_supports("avx512f");
-#elif defined(__AVX2__) && defined(__FMA__)
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-#endif
-    return 1;
-}
+int test_kernel_run(void);   /* called by test_kernel_main.c once the CPU has test_kernel_isa */
 
-int main(void) {
+int test_kernel_run(void) {
     double worst = 0, sx[1] = {0}, sy[1] = {0}, sz[1] = {0}, one[1] = {1}, tx[13], ty[13], tz[13], pt[13];
     int e2, lane, i, j;
-    if (!cpu_has_isa()) { printf("%s: not supported by this CPU, skipped\n", isa()); return 77; }
-    printf("kernel and GEMM paths compiled for %s\n", isa());
+    printf("kernel and GEMM paths compiled for %s\n", test_kernel_isa);
     /* 1/r of single pairs from r = 1e-150 to 1e150 against 1 / (4 pi sqrt(r2)); 13 targets so
        that the last SIMD block is partial (masked) */
     for (e2 = -300; e2 <= 300; e2++) {
