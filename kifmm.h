@@ -28,6 +28,7 @@
    tree and the operators compiled in privately (static). The octree's own public functions
    (kifmm_tree_build, kifmm_key_*, ...) come with KIFMM_TREE_IMPLEMENTATION, in the same file or
    another one. Any mix of the two, in one or several files, links; each once in the program.
+   With KIFMM_STATIC a file gets a private copy of everything, the tree's functions included.
 
    Threads: config.threads (0 = the OpenMP default) bounds every parallel region. Called from
    inside the caller's own OpenMP parallel region, kifmm's regions are nested and run on one

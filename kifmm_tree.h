@@ -1217,7 +1217,9 @@ KIFMM__FN void kifmm__tree_box_center(const kifmm_tree *t, int box, double c[3],
 #endif /* the tree's internals */
 
 /* ==== API: public entry points of the tree (KIFMM_TREE_IMPLEMENTATION only) ================== */
-#if defined(KIFMM_TREE_IMPLEMENTATION) && !defined(KIFMM_TREE_API_IMPLEMENTED)
+/* (a KIFMM_STATIC copy of kifmm, private to its file, has them too: nothing to clash with) */
+#if (defined(KIFMM_TREE_IMPLEMENTATION) || (defined(KIFMM_STATIC) && defined(KIFMM_IMPLEMENTATION))) && \
+    !defined(KIFMM_TREE_API_IMPLEMENTED)
 #define KIFMM_TREE_API_IMPLEMENTED
 KIFMM_DEF uint64_t kifmm_key_encode(const uint32_t anchor[3], int level) { return kifmm__key_encode(anchor, level); }
 KIFMM_DEF void kifmm_key_decode(uint64_t key, uint32_t anchor[3], int *level) { kifmm__key_decode(key, anchor, level); }

@@ -4,7 +4,9 @@
    + Hessian), density sets nd = 1 .. 9 (the register passes of 4 and the single ones), target
    counts that leave partial SIMD blocks, coincident pairs (excluded), in the plane layouts the
    operators use. Also the vector exp of the Yukawa kernel over its whole range. Built once per
-   instruction set, like test_kernel. */
+   instruction set into test_kernel's body (tests/meson.build), whose baseline main calls
+   test_interact_run after test_kernel_run; KIFMM_STATIC keeps its copy of kifmm private. */
+#define KIFMM_STATIC
 #define KIFMM_IMPLEMENTATION
 #include "kifmm.h"
 #include "testutil.h"
@@ -149,7 +151,8 @@ static void test_exp(void) {
     CHECK(worst <= 4 * DBL_EPSILON, "exp %.2e", worst);
 }
 
-int main(void) {
+int test_interact_run(void);
+int test_interact_run(void) {
     size_t i;
     for (i = 0; i < 3 * NS; i++) src[i] = 2 * tu_rand() - 1;
     for (i = 0; i < 3 * NT; i++) tgt[i] = 2 * tu_rand() - 1;

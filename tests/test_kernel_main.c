@@ -8,6 +8,7 @@
 
 extern const char test_kernel_isa[];   /* "baseline", "avx2+fma" or "avx512f" */
 int test_kernel_run(void);
+int test_interact_run(void);   /* tests/test_interact.c, in the same body library */
 
 static int cpu_supports(const char *isa) {
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
@@ -25,5 +26,5 @@ int main(void) {
         printf("%s: not supported by this CPU, skipped\n", test_kernel_isa);
         return 77;
     }
-    return test_kernel_run();
+    return test_kernel_run() | test_interact_run();
 }
