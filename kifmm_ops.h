@@ -1947,17 +1947,21 @@ KIFMM__FN void kifmm__direct_one(const kifmm__kernel *k, int nd, const double *s
             }
             continue;
         }
-        if (k->kind == KIFMM_KERNEL_YUKAWA) {
-            double rr = r2 * ir, lr = k->lambda * rr;
-            g0 = exp(-lr) * ir;
-            d1 = -g0 * (1 + lr) * ir * ir;
-            d2 = g0 * (lr * lr + 3 * lr + 3) * pow(ir, 4);
-            d3 = -g0 * (lr * lr * lr + 6 * lr * lr + 15 * lr + 15) * pow(ir, 6);
-        } else {
-            g0 = ir;
-            d1 = -ir * ir * ir;
-            d2 = 3 * pow(ir, 5);
-            d3 = -15 * pow(ir, 7);
+        {   /* (the higher derivatives only when an output or a dipole needs them) */
+            double ir2 = ir * ir;
+            int need2 = hess || (dip && grad), need3 = hess && dip;
+            if (k->kind == KIFMM_KERNEL_YUKAWA) {
+                double lr = k->lambda * r2 * ir;
+                g0 = exp(-lr) * ir;
+                d1 = -g0 * (1 + lr) * ir2;
+                if (need2) d2 = g0 * (lr * lr + 3 * lr + 3) * ir2 * ir2;
+                if (need3) d3 = -g0 * (lr * lr * lr + 6 * lr * lr + 15 * lr + 15) * ir2 * ir2 * ir2;
+            } else {
+                g0 = ir;
+                d1 = -ir * ir2;
+                if (need2) d2 = -3 * d1 * ir2;
+                if (need3) d3 = -5 * d2 * ir2;
+            }
         }
         for (d = 0; d < nd; d++) {
             static const int hi[6] = {0, 1, 2, 0, 0, 1}, hk[6] = {0, 1, 2, 1, 2, 2};
