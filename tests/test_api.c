@@ -149,7 +149,7 @@ static void user_laplace(const double *t, size_t nt, const double *s, size_t ns,
    untouched */
 static void test_desc(void) {
     enum { N = 40 };
-    double x[3 * N], q[3 * N * 2], v[3 * N * 2], pot[3 * N * 2], grad[9 * N], hess[6 * N];
+    double x[3 * N], q[3 * N * 2], v[3 * N * 2], pot[3 * N * 2], grad[9 * N * 2], hess[6 * N * 2];   /* (nd 2) */
     kifmm *f = NULL;
     kifmm_config c;
     kifmm_eval_desc d;
