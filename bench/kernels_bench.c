@@ -183,5 +183,8 @@ int main(int argc, char **argv) {
             fclose(fp);
         }
     }
+    if (tgt != src) free(tgt);
+    free(src); free(q); free(v); free(pot); free(grad); free(hess); free(ys);
+    free(rp); free(rg); free(rh); free(sp); free(sg); free(sh);
     return 0;
 }

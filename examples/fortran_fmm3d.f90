@@ -51,4 +51,5 @@ program fortran_fmm3d
     write(*,'(a,3es12.4)') 'hessian xx yy zz at source 1: ', hess(1:3,i)
   end do
   write(*,'(a)') 'ok'
+  deallocate(source, targ, charge, dipvec, pottarg, gradtarg, pot, grad, hess)
 end program fortran_fmm3d

@@ -29,7 +29,9 @@
    charges, bit 4 Hessians, bit 5 no potentials, bit 6 gradients), then signed bytes for the
    extra charge components and sets and for the dipoles. There the check is against
    kifmm_direct_ex with a bound from the absolute size of every term. */
+#ifndef KIFMM_TEST_LINKED   /* meson links this test against one compiled copy: tests/impl.c */
 #define KIFMM_IMPLEMENTATION
+#endif
 #include "kifmm.h"
 #include "testutil.h"
 

@@ -117,7 +117,7 @@ static void errors(const run *r, int p, const double *x, size_t n, const double 
 
 /* orders 4 .. pmax on the distributions dist[0 .. nd-1] (scaled), one object per order */
 static void run_orders(const run *r, const int *dist, int ndist, double scale, int pmax) {
-    size_t n = quick ? 600 : 2000, i;
+    size_t n = quick ? 600 : 1500, i;
     double *xs[4], *q = (double *)malloc(3 * n * sizeof *q), *v = (double *)malloc(3 * n * sizeof *v);
     double prev[4] = {1, 1, 1, 1};
     int p, k;

@@ -10,6 +10,15 @@
 #include <stdint.h>
 
 static int tu_failures = 0;
+
+/* wall-clock seconds (the library's clock is internal: these tests may link against its public API only) */
+#ifdef _OPENMP
+#include <omp.h>
+static inline double tu_now(void) { return omp_get_wtime(); }
+#else
+#include <time.h>
+static inline double tu_now(void) { return (double)clock() / CLOCKS_PER_SEC; }
+#endif
 #define CHECK(cond, ...)                                                                       \
     do {                                                                                       \
         if (!(cond)) {                                                                         \
