@@ -84,7 +84,7 @@ typedef struct kifmm_config {  /* zero means default for every field */
     int    order;              /* expansion order p, 2..16; default: chosen from tolerance, else 6 */
     double tolerance;          /* wanted relative error of the potential; used when order == 0 */
     int    leaf_size;          /* max points per leaf (ncrit); default 150 */
-    int    max_depth;          /* deepest tree level, 1..KIFMM_MAX_DEPTH; default KIFMM_MAX_DEPTH */
+    int    max_depth;          /* deepest tree level, 1..KIFMM_MAX_DEPTH; 0 = the default, KIFMM_MAX_DEPTH */
     double m2l_tolerance;      /* relative singular-value cut-off of the M2L compression; default tied to order */
     int    m2l_rank;           /* fixed compression rank k; 0 = chosen from the tolerance */
     int    threads;            /* 0 = OpenMP default */
@@ -407,6 +407,41 @@ static kifmm_status kifmm__validate_points(const kifmm_config *c, const double *
     return KIFMM_OK;
 }
 
+/* A user kernel's declared homogeneity, checked where it costs nothing: K(2 x) = 2^h K(x) at a few
+   displacements x, for each source component. A wrong degree (a forgotten NAN: zero means degree
+   0) would scale every operator set wrongly and give wrong results silently. */
+static kifmm_status kifmm__check_homogeneity(const kifmm_config *c, const kifmm__kernel *k) {
+    static const double xs[4][3] = {{1, 0.3, -0.2}, {-0.4, 0.9, 0.5}, {0.2, -0.7, 1.3}, {0.05, 0.04, 0.03}};
+    double zero[3] = {0, 0, 0}, dens[KIFMM__MAX_KDIM], v1[KIFMM__MAX_KDIM], v2[KIFMM__MAX_KDIM], f;
+    int i, b, a;
+    if (k->kind != KIFMM_KERNEL_USER || k->h != k->h) return KIFMM_OK;
+    f = pow(2.0, k->h);
+    for (i = 0; i < 4; i++)
+        for (b = 0; b < k->sdim; b++) {
+            double x2[3];
+            for (a = 0; a < 3; a++) x2[a] = 2 * xs[i][a];
+            for (a = 0; a < k->sdim; a++) dens[a] = a == b;
+            memset(v1, 0, sizeof v1);
+            memset(v2, 0, sizeof v2);
+            k->eval(xs[i], 1, zero, 1, dens, v1, k->user);
+            k->eval(x2, 1, zero, 1, dens, v2, k->user);
+            for (a = 0; a < k->tdim; a++) {
+                if (!(v1[a] - v1[a] == 0) || !(v2[a] - v2[a] == 0)) {
+                    kifmm__log(c, KIFMM_ERR_NUMERICAL, "config.kernel.eval gave a non-finite value at a distance of %g",
+                               sqrt(xs[i][0] * xs[i][0] + xs[i][1] * xs[i][1] + xs[i][2] * xs[i][2]));
+                    return KIFMM_ERR_NUMERICAL;
+                }
+                if (fabs(v2[a] - f * v1[a]) > 1e-9 * (fabs(v2[a]) + fabs(f * v1[a])) + 1e-300) {
+                    kifmm__log(c, KIFMM_ERR_INVALID_ARGUMENT, "config.kernel.homogeneity = %g does not hold: K(2x) = %g, "
+                               "2^h K(x) = %g (component %d of source component %d); set it to NAN if the kernel has "
+                               "none", k->h, v2[a], f * v1[a], a, b);
+                    return KIFMM_ERR_INVALID_ARGUMENT;
+                }
+            }
+        }
+    return KIFMM_OK;
+}
+
 /* ==== OBJECT ================================================================================== */
 static void kifmm__ops_array_free(const kifmm_allocator *al, kifmm__ops *ops, int n, int owned_from) {
     int i;
@@ -428,7 +463,10 @@ static kifmm_status kifmm__build_ops(kifmm *f, const kifmm_tree *t, kifmm__ops *
     if (f->ops && !per_level) reuse = 1;
     if (f->ops && reuse == n && f->nops == n) { *out = f->ops; *nout = n; *moved = -1; return KIFMM_OK; }
     ops = (kifmm__ops *)kifmm__alloc(&c->allocator, (size_t)n * sizeof *ops);
-    if (!ops) return KIFMM_ERR_OUT_OF_MEMORY;
+    if (!ops) {
+        kifmm__log(c, KIFMM_ERR_OUT_OF_MEMORY, "out of memory for %d operator sets", n);
+        return KIFMM_ERR_OUT_OF_MEMORY;
+    }
     memset(ops, 0, (size_t)n * sizeof *ops);
     if (reuse) memcpy(ops, f->ops, (size_t)reuse * sizeof *ops);
     for (l = reuse; l < n && st == KIFMM_OK; l++) {
@@ -465,6 +503,8 @@ static kifmm_status kifmm__build_points(kifmm *f, const double *s, size_t ns, co
     st = kifmm__tree_build_ex(&tree, &f->cfg.allocator, s, ns, t, nt, f->cfg.leaf_size, f->cfg.max_depth,
                               KIFMM_TREE_PRUNE | KIFMM_TREE_RESOLUTION, f->cfg.box[3] > 0 ? f->cfg.box : NULL, NULL);
     if (st == KIFMM_ERR_OUT_OF_MEMORY) kifmm__log(&f->cfg, st, "out of memory building the tree for %zu points", ns + nt);
+    else if (st != KIFMM_OK)
+        kifmm__log(&f->cfg, st, "building the tree for %zu points failed: %s", ns + nt, kifmm_status_string(st));
     if (st != KIFMM_OK) return st;
     seconds = kifmm__now() - t0;
     st = kifmm__build_ops(f, &tree, &ops, &nops, &moved);
@@ -511,6 +551,7 @@ KIFMM_DEF kifmm_status kifmm_create(kifmm **out, const kifmm_config *config, con
     *out = NULL;
     st = kifmm__resolve(config, &c, &k);
     if (st == KIFMM_OK) st = kifmm__validate_points(&c, sources, nsources, targets, ntargets);
+    if (st == KIFMM_OK) st = kifmm__check_homogeneity(&c, &k);
     if (st != KIFMM_OK) return st;
     f = (kifmm *)kifmm__alloc(&c.allocator, sizeof *f);
     if (!f) {

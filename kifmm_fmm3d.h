@@ -29,11 +29,13 @@
    garbage; the outputs are then untouched:
      KIFMM_FMM3D_IER_ARGUMENT   1  a NULL array with a non-zero count, a negative count, nd < 1,
                                    eps not finite and > 0, ifpgh / ifpghtarg outside 0..3, no
-                                   charges and no dipoles asked for, thresh not finite and >= 0
+                                   charges and no dipoles asked for
      KIFMM_FMM3D_IER_NONFINITE  2  a NaN or Inf coordinate, charge or dipole
      KIFMM_FMM3D_IER_MEMORY     4  out of memory (FMM3D's own value for it)
      KIFMM_FMM3D_IER_NUMERICAL  8  a factorisation of the precomputation failed (not seen)
-   iper (FMM3D's periodicity flag, unused there too) is ignored.
+     KIFMM_FMM3D_IER_INTERNAL  16  kifmm found an internal bound broken (a bug: please report)
+   iper (FMM3D's periodicity flag, unused there too) is ignored. The direct routines have no ier
+   (as FMM3D's): bad input (a negative count, a NaN, thresh not finite and >= 0) changes nothing.
 */
 #ifndef KIFMM_FMM3D_H
 #define KIFMM_FMM3D_H
@@ -44,6 +46,7 @@
 #define KIFMM_FMM3D_IER_NONFINITE 2
 #define KIFMM_FMM3D_IER_MEMORY 4
 #define KIFMM_FMM3D_IER_NUMERICAL 8
+#define KIFMM_FMM3D_IER_INTERNAL 16
 
 #ifdef __cplusplus
 extern "C" {
@@ -175,6 +178,7 @@ static int64_t kifmm__f3d_ier(kifmm_status st) {
     case KIFMM_ERR_NONFINITE_INPUT: return KIFMM_FMM3D_IER_NONFINITE;
     case KIFMM_ERR_OUT_OF_MEMORY: return KIFMM_FMM3D_IER_MEMORY;
     case KIFMM_ERR_NUMERICAL: return KIFMM_FMM3D_IER_NUMERICAL;
+    case KIFMM_ERR_INTERNAL: return KIFMM_FMM3D_IER_INTERNAL;
     default: return KIFMM_FMM3D_IER_ARGUMENT;
     }
 }

@@ -22,10 +22,11 @@
      ==== ALLOCATION     the default allocator, kifmm__alloc / kifmm__free, the clock
      ==== KEYS           Morton encode / decode, parent, child, neighbours, transfer vectors
      ==== SORT           radix sort of (key, index) pairs, the Morton sort of the points
-     ==== BUILD          root cube, refinement and the 2:1 balance (kifmm__split_sets), boxes,
-                         colleagues, leaves, kifmm__tree_build_ex
+     ==== BUILD          root cube, the Morton sort of the points, refinement and the 2:1 balance
+                         (kifmm__split_sets), colleagues (kifmm__colleagues)
      ==== LISTS          U / V / W / X lists in CSR (kifmm__box_list), V pairs grouped by level
-                         and transfer vector (kifmm__group_m2l)
+                         and transfer vector (kifmm__group_m2l); then the boxes from the split
+                         sets (kifmm__make_boxes), the leaves, and kifmm__tree_build_ex itself
      ==== API            the public kifmm_tree_* / kifmm_key_* wrappers
 */
 #ifndef KIFMM_TREE_H

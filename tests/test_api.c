@@ -220,7 +220,10 @@ static void test_desc(void) {
     c.kernel.source_dim = 1; c.kernel.target_dim = 10;
     CHECK(kifmm_create(&f, &c, x, N, x, N) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "target_dim"),
           "target_dim 10: %s", last_msg);
-    c.kernel.target_dim = 1; c.kernel.homogeneity = INFINITY;
+    c.kernel.target_dim = 1; c.kernel.homogeneity = 0;      /* forgotten (zero-initialised): Laplace is -1 */
+    CHECK(kifmm_create(&f, &c, x, N, x, N) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "does not hold"),
+          "a wrong homogeneity: %s", last_msg);
+    c.kernel.homogeneity = INFINITY;
     CHECK(kifmm_create(&f, &c, x, N, x, N) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "homogeneity"),
           "homogeneity Inf: %s", last_msg);
     /* what a kernel cannot give: refused by the direct sum as by the FMM */
