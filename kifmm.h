@@ -9,7 +9,7 @@
      #include "kifmm.h"             (pulls in kifmm_tree.h and kifmm_ops.h)
 
      kifmm *fmm;
-     kifmm_config cfg = {0};                 // zero = defaults: Laplace, order 6, leaf_size 150
+     kifmm_config cfg = {0};                 // zero = defaults: Laplace, order 6, leaf_size by order
      cfg.tolerance = 1e-6;                   // or cfg.order = 8
      kifmm_create(&fmm, &cfg, sources, ns, targets, nt);   // xyz interleaved
      kifmm_evaluate(fmm, charges, potentials, gradients);  // gradients may be NULL
@@ -83,7 +83,7 @@ extern "C" {
 typedef struct kifmm_config {  /* zero means default for every field */
     int    order;              /* expansion order p, 2..16; default: chosen from tolerance, else 6 */
     double tolerance;          /* wanted relative error of the potential; used when order == 0 */
-    int    leaf_size;          /* max points per leaf (ncrit); default 150 */
+    int    leaf_size;          /* max points per leaf (ncrit); default by order, kifmm_default_leaf_size */
     int    max_depth;          /* deepest tree level, 1..KIFMM_MAX_DEPTH; 0 = the default, KIFMM_MAX_DEPTH */
     double m2l_tolerance;      /* relative singular-value cut-off of the M2L compression; default tied to order */
     int    m2l_rank;           /* fixed compression rank k; 0 = chosen from the tolerance */
@@ -112,6 +112,8 @@ typedef struct kifmm_stats {   /* filled by kifmm_get_stats after create / evalu
     double seconds_op[8];      /* last evaluate per operator, indexed by kifmm_op (kifmm_ops.h) */
     int    order;              /* expansion order actually used */
     int    m2l_rank;           /* compression rank actually used (the largest over the levels' sets) */
+    int    leaf_size;          /* the leaf size used (config.leaf_size, or the order's default) */
+    double m2l_tolerance;      /* the M2L tolerance used */
 } kifmm_stats;
 
 /* One evaluation (kifmm_evaluate_ex, kifmm_direct_ex): zero-initialise; an unset pointer is not
@@ -158,6 +160,7 @@ KIFMM_DEF kifmm_status kifmm_direct_add(const kifmm_config *config,
                              const kifmm_eval_desc *desc, double thresh);
 KIFMM_DEF int          kifmm_order_for_tolerance(double tolerance);  /* the calibrated table, see README */
 KIFMM_DEF double       kifmm_default_m2l_tolerance(int order);
+KIFMM_DEF int          kifmm_default_leaf_size(int order, kifmm_kernel_kind kind);   /* leaf_size == 0 */
 
 #ifdef __cplusplus
 }
@@ -201,14 +204,15 @@ KIFMM_DEF const char *kifmm_status_string(kifmm_status s) {
 /* ==== CONFIG ================================================================================== */
 KIFMM_DEF const char *kifmm_version(void) { return "0.2.0"; }
 
-/* measured: the lowest order whose relative L2 potential error stays below the tolerance on
-   every test distribution (README "Accuracy") */
+/* measured (bench/order_table.c, README "Choosing the settings"): the lowest order whose worst
+   relative L2 potential error over the test distributions is at most the tolerance */
 KIFMM_DEF int kifmm_order_for_tolerance(double tol) {
-    /* the worst relative L2 potential error measured at each order over the test distributions,
-       times a margin of about 3 (README "Accuracy"); orders 13, 15 and 16 were not measured */
+    /* the worst error measured at each order (rounded up to two digits), with no further margin:
+       the worst distribution is the margin; two held-back distributions, and 10^6 points of the
+       cube and the sphere at the default leaf sizes, stay below it at every order */
     static const struct { int order; double reach; } table[] = {
-        {3, 5e-3}, {4, 1e-3}, {5, 1e-4}, {6, 1e-5}, {7, 1e-6}, {8, 2e-7}, {9, 3e-8}, {10, 1e-8},
-        {11, 1e-9}, {12, 2e-10}, {14, 2e-11}};
+        {3, 2.1e-3}, {4, 2.2e-4}, {5, 2.3e-5}, {6, 2.9e-6}, {7, 3.5e-7}, {8, 5.1e-8}, {9, 7.9e-9},
+        {10, 2.2e-9}, {11, 1.6e-10}, {12, 3.0e-11}, {13, 5.0e-12}, {14, 2.1e-12}, {15, 3.7e-13}};
     size_t i;
     for (i = 0; i < sizeof table / sizeof table[0]; i++)
         if (table[i].reach <= tol) return table[i].order;
@@ -217,6 +221,15 @@ KIFMM_DEF int kifmm_order_for_tolerance(double tol) {
 
 KIFMM_DEF double kifmm_default_m2l_tolerance(int order) {
     return pow(10.0, -(double)order);
+}
+
+/* measured (bench/tune.sh, README "Choosing the settings"): the fastest leaf size of each order,
+   where the M2L's cost, which grows with the order, is balanced against the near field's. Laplace
+   only; the other kernels keep 150, where they were measured. */
+KIFMM_DEF int kifmm_default_leaf_size(int order, kifmm_kernel_kind kind) {
+    static const short leaf[17] = {0, 0, 100, 100, 100, 150, 150, 400, 400, 400, 400, 600, 600, 600, 900, 900, 900};
+    if (kind != KIFMM_KERNEL_LAPLACE || order < 2 || order > 16) return 150;
+    return leaf[order];
 }
 
 /* config.threads bounds every parallel region of a call, including the tree build and the
@@ -375,7 +388,7 @@ static kifmm_status kifmm__resolve(const kifmm_config *in, kifmm_config *c, kifm
 #undef KIFMM__BAD
     if (kifmm__resolve_kernel(c, k) != KIFMM_OK) return KIFMM_ERR_INVALID_ARGUMENT;
     if (c->order == 0) c->order = c->tolerance > 0 ? kifmm_order_for_tolerance(c->tolerance) : 6;
-    if (c->leaf_size == 0) c->leaf_size = 150;
+    if (c->leaf_size == 0) c->leaf_size = kifmm_default_leaf_size(c->order, c->kernel.kind);
     if (c->max_depth == 0) c->max_depth = KIFMM_MAX_DEPTH;
     if (c->m2l_tolerance == 0) c->m2l_tolerance = kifmm_default_m2l_tolerance(c->order);
     if (c->seed == 0) c->seed = 0x6b69666d6d2d3031ULL;
@@ -606,6 +619,8 @@ KIFMM_DEF kifmm_status kifmm_get_stats(const kifmm *f, kifmm_stats *s) {
     s->bytes = f->tree.bytes + f->eval.bytes + (sizeof *f < 64 ? 64 : sizeof *f);
     s->bytes += (size_t)f->nops * sizeof *f->ops < 64 ? 64 : (size_t)f->nops * sizeof *f->ops;
     s->order = f->cfg.order;
+    s->leaf_size = f->cfg.leaf_size;
+    s->m2l_tolerance = f->cfg.m2l_tolerance;
     s->m2l_rank = 0;
     for (i = 0; i < f->nops; i++) {
         s->bytes += f->ops[i].bytes;

@@ -22,7 +22,8 @@
 
    eps: the relative accuracy wanted; kifmm picks its order from it (config.tolerance = eps for
    the potential; eps / 3 when gradients are wanted too, whose errors run about three times the
-   potential's, eps / 10 with Hessians), so the error of every output is below eps
+   potential's, eps / 10 with Hessians; with dipoles, one step further: eps / 3 for potentials,
+   eps / 10 with gradients, eps / 30 with Hessians), so the error of every output is below eps
    (tests/test_fmm3d.c checks FMM3D's own test matrix at eps = 0.51e-3 and 0.51e-6).
 
    ier (int64_t): 0 on success, else one of the values below, where FMM3D would crash or return
@@ -214,7 +215,9 @@ static void kifmm__f3d(int64_t nd, const double *eps, const int64_t *nsource, co
     nsz = (size_t)ns;
     ntz = (size_t)nt;
     memset(&c, 0, sizeof c);
-    c.tolerance = level >= 3 ? *eps / 10 : level >= 2 ? *eps / 3 : *eps;
+    /* a dipole's field is a derivative of a charge's: one level up the same ladder */
+    if (dipvec) level++;
+    c.tolerance = level >= 4 ? *eps / 30 : level >= 3 ? *eps / 10 : level >= 2 ? *eps / 3 : *eps;
     c.nd = (int)(nd < KIFMM_MAX_ND ? nd : KIFMM_MAX_ND + 1);     /* (above: refused by kifmm_create) */
     memset(&d, 0, sizeof d);
     d.nd = c.nd;

@@ -19,6 +19,8 @@ bench_build() {
     BENCH_BLAS="built-in GEMM (BENCH_CBLAS=0, or no OpenBLAS found by pkg-config)"
   fi
   local prog flags=(-std=c99 -O3 -march=native -fopenmp -Wall -Wextra)
+  # EXTRA_CFLAGS, e.g. -mno-avx512f: the AVX2 path on an AVX-512 machine
+  if [ -n "${EXTRA_CFLAGS:-}" ]; then read -r -a extra <<<"$EXTRA_CFLAGS"; flags+=("${extra[@]}"); fi
   # the reference SIMD P2P kernel of peak.h: its own object, with -fno-math-errno (see p2p_ref.c)
   "$cc" "${flags[@]}" -fno-math-errno -c "$BENCH_DIR/p2p_ref.c" -o "$BUILD/p2p_ref.o"
   for prog in kifmm_bench peak; do
@@ -26,7 +28,7 @@ bench_build() {
       "$BUILD/p2p_ref.o" -o "$BUILD/$prog" "${blas_libs[@]}" -lm
   done
   BENCH_SOURCE=$(source_line)   # the headers these binaries were built from
-  echo "built $BUILD/kifmm_bench and $BUILD/peak with $($cc --version | head -n1), BLAS: $BENCH_BLAS"
+  echo "built $BUILD/kifmm_bench and $BUILD/peak with $($cc --version | head -n1) ${EXTRA_CFLAGS:-}, BLAS: $BENCH_BLAS"
   echo "from $BENCH_SOURCE"
 }
 

@@ -121,18 +121,35 @@ static void test_order_table(void) {
     double x[3] = {0, 0, 0};
     memset(&s, 0, sizeof s);
     CHECK(kifmm_order_for_tolerance(1e-2) == 3 && kifmm_order_for_tolerance(1e-3) == 4, "coarse");
-    CHECK(kifmm_order_for_tolerance(5e-6) == 7 && kifmm_order_for_tolerance(1e-8) == 10, "fine");
-    CHECK(kifmm_order_for_tolerance(1e-13) == 16, "finest");
+    CHECK(kifmm_order_for_tolerance(5e-6) == 6 && kifmm_order_for_tolerance(1e-8) == 9, "fine");
+    CHECK(kifmm_order_for_tolerance(2.9e-6) == 6 && kifmm_order_for_tolerance(2.8e-6) == 7, "edge");
+    CHECK(kifmm_order_for_tolerance(4e-13) == 15 && kifmm_order_for_tolerance(1e-13) == 16, "finest");
+    /* the leaf size follows the order unless given; the other kernels keep 150 */
+    CHECK(kifmm_default_leaf_size(3, KIFMM_KERNEL_LAPLACE) == 100 && kifmm_default_leaf_size(6, KIFMM_KERNEL_LAPLACE) == 150 &&
+          kifmm_default_leaf_size(9, KIFMM_KERNEL_LAPLACE) == 400 && kifmm_default_leaf_size(16, KIFMM_KERNEL_LAPLACE) == 900 &&
+          kifmm_default_leaf_size(9, KIFMM_KERNEL_STOKES) == 150 && kifmm_default_leaf_size(99, KIFMM_KERNEL_LAPLACE) == 150,
+          "leaf sizes");
     memset(&c, 0, sizeof c);
     c.tolerance = 1e-4;
     CHECK(kifmm_create(&f, &c, x, 1, x, 1) == KIFMM_OK, "create");
     kifmm_get_stats(f, &s);
-    CHECK(s.order == 5, "tolerance 1e-4 gives order %d", s.order);
+    CHECK(s.order == 5 && s.leaf_size == 150 && s.m2l_tolerance == kifmm_default_m2l_tolerance(5),
+          "tolerance 1e-4 gives order %d, leaf %d", s.order, s.leaf_size);
+    kifmm_destroy(f);
+    c.tolerance = 3e-9;                    /* order 10: leaf 400 */
+    CHECK(kifmm_create(&f, &c, x, 1, x, 1) == KIFMM_OK, "create");
+    kifmm_get_stats(f, &s);
+    CHECK(s.order == 10 && s.leaf_size == 400, "tolerance 3e-9 gives order %d, leaf %d", s.order, s.leaf_size);
+    kifmm_destroy(f);
+    c.leaf_size = 40;                      /* a given leaf size is kept */
+    CHECK(kifmm_create(&f, &c, x, 1, x, 1) == KIFMM_OK, "create");
+    kifmm_get_stats(f, &s);
+    CHECK(s.leaf_size == 40, "leaf %d", s.leaf_size);
     kifmm_destroy(f);
     memset(&c, 0, sizeof c);
     CHECK(kifmm_create(&f, &c, x, 1, x, 1) == KIFMM_OK, "create");
     kifmm_get_stats(f, &s);
-    CHECK(s.order == 6, "default order %d", s.order);
+    CHECK(s.order == 6 && s.leaf_size == 150, "default order %d, leaf %d", s.order, s.leaf_size);
     kifmm_destroy(f);
 }
 

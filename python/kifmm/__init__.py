@@ -262,7 +262,7 @@ class Fmm:
         same array is handed to kifmm_create; the self-interaction is excluded).
     order: expansion order 2..16; default chosen from tolerance, else 6.
     tolerance: wanted relative error of the potential (used when order is None).
-    leaf_size: points per leaf (default 150). threads: OpenMP threads (None = OpenMP's default).
+    leaf_size: points per leaf (default: by order, kifmm_default_leaf_size). threads: OpenMP threads (None = OpenMP's default).
     kernel: "laplace" (1 / (4 pi r)), "yukawa" (exp(-lambda r) / (4 pi r), kernel_param = lambda > 0)
         or "stokes" (Stokeslet, kernel_param = viscosity mu, default 1). User kernels are C-only.
     nd: the most density sets one evaluate takes (FMM3D's nd).

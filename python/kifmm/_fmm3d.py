@@ -131,7 +131,7 @@ def _tolerance(eps):
 # eps -> kifmm's tolerance (the potential's relative error): gradient errors run about 3x the
 # potential's and Hessian errors about 10x, so asking for those tightens the tolerance and every
 # output's error stays below eps (the policy of the C interface kifmm_fmm3d.h)
-_EPS_DIV = {1: 1.0, 2: 3.0, 3: 10.0}
+_EPS_DIV = {1: 1.0, 2: 3.0, 3: 10.0, 4: 30.0}   # by level; dipoles count one level up
 
 
 def _plan(src, tgt, want_src, want_tgt):
@@ -152,7 +152,8 @@ def lfmm3d(*, eps, sources, charges=None, dipvec=None, targets=None, pg=0, pgt=0
     the term with x = x_j dropped.
 
     eps: requested precision: kifmm's tolerance is eps, eps / 3 with gradients, eps / 10 with
-    Hessians (their errors run 3x and 10x the potential's), as in kifmm_fmm3d.h. sources (3, n); charges (n,) or (nd, n); dipvec
+    Hessians (their errors run 3x and 10x the potential's), one step further with dipoles (eps / 3,
+    eps / 10, eps / 30), as in kifmm_fmm3d.h. sources (3, n); charges (n,) or (nd, n); dipvec
     (3, n) or (nd, 3, n); targets (3, nt). pg / pgt at the sources / targets: 1 potential,
     2 + gradient, 3 + Hessian (xx, yy, zz, xy, xz, yz). nd: number of densities.
 
@@ -177,7 +178,7 @@ def lfmm3d(*, eps, sources, charges=None, dipvec=None, targets=None, pg=0, pgt=0
         return out            # pgt without targets: fmm3dpy computes nothing either
     level = max(pg if want_src else 0, pgt if want_tgt else 0)
     t, rs, rt = _plan(src, tgt, want_src, want_tgt)
-    with Fmm(src, t, tolerance=_tolerance(eps) / _EPS_DIV[level], nd=nd) as fmm:
+    with Fmm(src, t, tolerance=_tolerance(eps) / _EPS_DIV[level + (d is not None)], nd=nd) as fmm:
         pot, grad, hess = fmm._core.evaluate(q, d, nd=nd, potential=True, gradient=level >= 2, hessian=level >= 3)
     if want_src:
         out.pot = _to_fmm3d(pot, rs, (), nd, False)

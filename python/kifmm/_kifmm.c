@@ -465,6 +465,8 @@ static PyObject *core_stats(CoreObject *self, PyObject *unused) {
     bad |= dict_set(d, "seconds_op", ops);
     bad |= dict_set(d, "order", PyLong_FromLong(s.order));
     bad |= dict_set(d, "m2l_rank", PyLong_FromLong(s.m2l_rank));
+    bad |= dict_set(d, "leaf_size", PyLong_FromLong(s.leaf_size));
+    bad |= dict_set(d, "m2l_tolerance", PyFloat_FromDouble(s.m2l_tolerance));
     if (bad) { Py_DECREF(d); return NULL; }
     return d;
 }

@@ -117,10 +117,11 @@ def test_stats(lap, prob):
     lap.evaluate(prob["q"])
     s = lap.stats
     for k in ("depth", "leaves", "boxes", "bytes", "seconds_tree", "seconds_precompute", "seconds_evaluate",
-              "order", "m2l_rank"):
+              "order", "m2l_rank", "leaf_size", "m2l_tolerance"):
         assert k in s
     assert set(s["seconds_op"]) == {"P2M", "M2M", "M2L", "L2L", "L2P", "M2P", "P2L", "P2P"}
     assert s["order"] == 8 and s["depth"] >= 2 and s["seconds_evaluate"] > 0 and s["m2l_rank"] > 0
+    assert s["leaf_size"] == 40 and abs(s["m2l_tolerance"] - 1e-8) < 1e-20
 
 
 def test_conversion_and_layouts(prob, lap):
