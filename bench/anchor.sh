@@ -22,7 +22,7 @@
 # this shared machine drifts by 5-10 % between minutes); the table shows the run with the median
 # total and the range of the totals. Writes bench/results/anchor.md and anchor.csv.  Environment:
 # N (1e6), REPS (3), RUNS (3), SAMPLES (5000), THREADS (2), EXAFMM_T_SRC, EXTRA_CFLAGS (e.g.
-# -mno-avx512f: kifmm's AVX2 path; build ExaFMM-T alike).
+# -mno-avx512f: kifmm's AVX2 path; build ExaFMM-T alike), OUT (result files' name, default anchor).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -58,10 +58,11 @@ if [ -n "${EXAFMM_T_SRC:-}" ]; then
   mkdir -p "$BUILD/exafmm-t-run"
 fi
 run_exa() {   # name, args: one cold ExaFMM-T run, appended to $exa_csv as name,total,eval,err_pot,err_grad,rss_mib
-  local name=$1 args=$2 log="$BUILD/exafmm-t-run/out.txt"
+  local name=$1 args=$2 log="$BUILD/exafmm-t-run/out.txt" n
+  n=$(printf '%.0f' "$N")               # (its -n takes an integer: "1e6" would read as 1)
   rm -f "$BUILD"/exafmm-t-run/*.dat
   # shellcheck disable=SC2086
-  (cd "$BUILD/exafmm-t-run" && OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=1 /usr/bin/time -v "$exa" -n "$N" $args \
+  (cd "$BUILD/exafmm-t-run" && OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=1 /usr/bin/time -v "$exa" -n "$n" $args \
      -T "$THREADS") >"$log" 2>&1 || { echo "ExaFMM-T failed, see $log"; return 1; }
   awk -v name="$name" -F: '/^Total /{t=$2} /^Evaluation  /{e=$2} /^Potential Error L2/{p=$2} /^Gradient Error L2/{g=$2}
     /Maximum resident set size/{r=$2}
@@ -70,9 +71,9 @@ run_exa() {   # name, args: one cold ExaFMM-T run, appended to $exa_csv as name,
 }
 
 bench_build
-csv="$RESULTS/anchor.csv"
-md="$RESULTS/anchor.md"
-exa_csv="$RESULTS/anchor_exafmm_t.csv"
+csv="$RESULTS/${OUT:-anchor}.csv"
+md="$RESULTS/${OUT:-anchor}.md"
+exa_csv="$RESULTS/${OUT:-anchor}_exafmm_t.csv"
 rm -f "$csv" "$exa_csv"
 for run in $(seq "$RUNS"); do        # rows interleaved: a slow minute hits every row once
   for row in "${ROWS[@]}"; do

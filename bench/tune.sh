@@ -5,7 +5,8 @@
 # kifmm_direct, for each order and leaf size, at N points of the uniform cube and the sphere
 # surface. Writes bench/results/tune.csv and tune.md (the fastest leaf per order and distribution).
 # Environment: N (1e6), DISTS ("cube sphere"), THREADS (2), REPS (1), BENCH_CBLAS (0: built-in GEMM,
-# what the README's cc line builds), ORDERS, LEAVES_<p> to override one order's leaf sizes, TABLE_ONLY.
+# what the README's cc line builds), ORDERS, LEAVES_<p> to override one order's leaf sizes, TABLE_ONLY,
+# EXTRA_CFLAGS (-mno-avx512f: the AVX2 path), OUT (result files' name, default tune).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -26,7 +27,7 @@ leaves_for() {   # a window of leaf sizes around where the cost balance of order
 }
 
 bench_build
-csv="$RESULTS/tune.csv"
+csv="$RESULTS/${OUT:-tune}.csv"
 [ "${TABLE_ONLY:-0}" = 1 ] || rm -f "$csv"
 for dist in $DISTS; do
   [ "${TABLE_ONLY:-0}" = 1 ] && break    # TABLE_ONLY=1: only the table, from an existing tune.csv
@@ -45,11 +46,11 @@ awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
     all[k] = all[k] sprintf(" %d:%.2f", $c["leaf"], t) }
   END { for (k in row) { split(row[k], f, ","); split(k, kk, " ")
           printf "| %s | %d | %d | %.2f | %.1e / %.1e |%s |\n", kk[1], kk[2], f[c["leaf"]], best[k], f[c["err_pot"]], f[c["err_grad"]], all[k] } }' \
-  "$csv" | sort -t'|' -k2,2 -k3,3n >"$RESULTS/tune.md.body"
+  "$csv" | sort -t'|' -k2,2 -k3,3n >"$RESULTS/${OUT:-tune}.md.body"
 { echo "# kifmm: fastest leaf size per order (N = $N, potential + gradient, $THREADS threads)"; echo
-  echo "Machine: $(machine_line). Source: $BENCH_SOURCE. BLAS: $BENCH_BLAS."; echo
+  echo "Machine: $(machine_line). Source: $BENCH_SOURCE. BLAS: $BENCH_BLAS. cc -O3 -march=native ${EXTRA_CFLAGS:-}."; echo
   echo "| distribution | order | fastest leaf | total (s) | error pot / grad | all leaf:total (s) |"
   echo "|---|---|---|---|---|---|"
-  cat "$RESULTS/tune.md.body"; } >"$RESULTS/tune.md"
-rm -f "$RESULTS/tune.md.body"
-echo "wrote $RESULTS/tune.md, tune.csv"
+  cat "$RESULTS/${OUT:-tune}.md.body"; } >"$RESULTS/${OUT:-tune}.md"
+rm -f "$RESULTS/${OUT:-tune}.md.body"
+echo "wrote $RESULTS/${OUT:-tune}.md, ${OUT:-tune}.csv"

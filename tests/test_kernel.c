@@ -21,7 +21,8 @@ const char test_kernel_isa[] = "baseline";
 int test_kernel_run(void);   /* called by test_kernel_main.c once the CPU has test_kernel_isa */
 
 int test_kernel_run(void) {
-    double worst = 0, sx[1] = {0}, sy[1] = {0}, sz[1] = {0}, one[1] = {1}, tx[13], ty[13], tz[13], pt[13];
+    double worst = 0, gworst = 0, sx[1] = {0}, sy[1] = {0}, sz[1] = {0}, one[1] = {1}, tx[13], ty[13], tz[13], pt[13];
+    double gr[39];
     int e2, lane, i, j;
     printf("kernel and GEMM paths compiled for %s\n", test_kernel_isa);
     /* 1/r of single pairs from r = 1e-150 to 1e150 against 1 / (4 pi sqrt(r2)); 13 targets so
@@ -31,15 +32,26 @@ int test_kernel_run(void) {
             double r = pow(10.0, 0.5 * e2) * (1 + 0.0731 * lane);
             tx[lane] = r * 0.6; ty[lane] = -r * 0.48; tz[lane] = r * 0.64; pt[lane] = 0;
         }
-        kifmm__p2p(sx, sy, sz, one, 1, tx, ty, tz, 13, pt, NULL, NULL, NULL);
+        /* with the gradient at every other step of r = 1e-100..1e100 (its 1 / r^2 stays finite) */
+        memset(gr, 0, sizeof gr);
+        if (e2 % 2 == 0 && e2 >= -200 && e2 <= 200)
+            kifmm__p2p(sx, sy, sz, one, 1, tx, ty, tz, 13, pt, gr, gr + 13, gr + 26);
+        else
+            kifmm__p2p(sx, sy, sz, one, 1, tx, ty, tz, 13, pt, NULL, NULL, NULL);
         for (lane = 0; lane < 13; lane++) {
             double r2 = tx[lane] * tx[lane] + ty[lane] * ty[lane] + tz[lane] * tz[lane];
             double want = KIFMM_INV_4PI / sqrt(r2), rel = fabs(pt[lane] - want) / want;
             worst = rel > worst ? rel : worst;
+            if (e2 % 2 == 0 && e2 >= -200 && e2 <= 200) {   /* grad = -x / (4 pi r^3) */
+                double gw = want / r2, ge = fabs(gr[lane] + tx[lane] * gw) + fabs(gr[13 + lane] + ty[lane] * gw) +
+                                            fabs(gr[26 + lane] + tz[lane] * gw);
+                ge /= gw * sqrt(r2);
+                gworst = ge > gworst || ge != ge ? (ge != ge ? 1e300 : ge) : gworst;
+            }
         }
     }
-    printf("1/r of single pairs, r = 1e-150..1e150, relative: %.2e\n", worst);
-    CHECK(worst <= 4 * DBL_EPSILON, "1/r %.2e", worst);
+    printf("1/r of single pairs, r = 1e-150..1e150, relative: %.2e (gradient, r = 1e-100..1e100: %.2e)\n", worst, gworst);
+    CHECK(worst <= 4 * DBL_EPSILON && gworst <= 16 * DBL_EPSILON, "1/r %.2e, gradient %.2e", worst, gworst);
     /* r2 subnormal (r = 1e-158 .. 1e-155): finite and right to the precision r2 itself has there,
        r2 / 2^-1074 >= 2e7 units, so 1/r to ~3e-8 (an estimate squared overflowed here once) */
     for (worst = 0, e2 = -316; e2 <= -310; e2++) {
