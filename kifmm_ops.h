@@ -2796,42 +2796,142 @@ static void kifmm__m2l_transpose_b(kifmm__ops *o, double *work) {
     }
 }
 
+/* U's columns by parity sector: the sector (0..7) of column a from its parities under the three
+   axis reflections (refl: their signed permutations, nc each), -1 when a vector has no clean
+   parity (U is built by sector, so that does not happen for the radial kernels; a kernel whose U
+   is not, takes the dense rotations) */
+static int kifmm__vec_sector(int nc, const double *v, const int *refl) {
+    int c, sec = 0, i;
+    double nrm = 0;
+    for (i = 0; i < nc; i++) nrm += v[i] * v[i];
+    for (c = 0; c < 3; c++) {
+        const int *sp = refl + (size_t)c * nc;
+        double dot = 0;
+        for (i = 0; i < nc; i++) dot += v[i] * (sp[i] & 1 ? -v[sp[i] >> 1] : v[sp[i] >> 1]);
+        if (fabs(dot - nrm) <= 1e-6 * nrm) continue;
+        if (fabs(dot + nrm) > 1e-6 * nrm) return -1;
+        sec |= 1 << c;
+    }
+    return sec;
+}
+
 /* The 158 cores of the first half from their orbits' (core: KIFMM__NORBIT of them, dense or
    factored as r says): per symmetry g, W_g = (P_g^T U)^T U, then every vector g maps an orbit's
-   core to. sps: the symmetries' signed permutations (nc each); w: per thread nc k + 2 k^2 doubles. */
-static void kifmm__m2l_from_orbits(kifmm__ops *o, const kifmm_blas *blas, const int *used, const int *sps, const int *g_of,
-                                   const int *rep_of, const int *r, const double *core, double *w, int nthr) {
-    int n = o->nc, k = o->k;
+   core to. A symmetry maps each parity sector onto one sector, so with U's columns grouped by
+   sector (us, in the order ord, sector s at off[s]..off[s+1]) W_g has 8 dense blocks and the
+   rest zero: the blocks alone are formed (8x fewer flops than the dense k x k x nc product) and
+   applied to the factors block by block. sec == NULL: the dense W_g. sps: the symmetries' signed
+   permutations (nc each); w: per thread nc k + 3 k^2 doubles. */
+typedef struct kifmm__secs { const double *us; const int *ord, *off, *refl; } kifmm__secs;
+
+static void kifmm__m2l_rotate(kifmm__ops *o, const kifmm_blas *blas, const kifmm__secs *sc, const int *sp, int g,
+                              const int *g_of, const int *rep_of, const int *r, const double *core, double *w) {
+    int n = o->nc, k = o->k, i, a, t, sr, sc_[8], ok = sc != NULL;
     size_t kk = (size_t)k * k;
+    double *upi = w, *wg = upi + (size_t)n * k, *tmp = wg + kk, *ds = tmp + kk;
+    const double *u = ok ? sc->us : o->m2l_u;
+    for (a = 0; a < k; a++)             /* P_g^T U (U's columns by sector when sc) */
+        for (i = 0; i < n; i++)
+            upi[i + (size_t)a * n] = (sp[i] & 1 ? -1.0 : 1.0) * u[(sp[i] >> 1) + (size_t)a * n];
+    if (ok) {                           /* the sector the rows of each block go to */
+        for (sr = 0; sr < 8 && ok; sr++) {
+            int m = sc->off[sr + 1] - sc->off[sr];
+            sc_[sr] = m ? kifmm__vec_sector(n, upi + (size_t)sc->off[sr] * n, sc->refl) : sr;
+            ok = sc_[sr] >= 0 && sc->off[sc_[sr] + 1] - sc->off[sc_[sr]] == m;
+        }
+    }
+    if (!ok) {
+        kifmm__dgemm_local(blas, 1, 0, k, k, n, 1.0, upi, n, u, n, 0.0, wg, k);
+        if (sc) {   /* (back from sector order to U's own) */
+            memcpy(tmp, wg, kk * sizeof *tmp);
+            for (i = 0; i < k; i++)
+                for (a = 0; a < k; a++) wg[sc->ord[a] + (size_t)sc->ord[i] * k] = tmp[a + (size_t)i * k];
+        }
+    } else {        /* the 8 blocks, in sector order (tmp), then scattered to U's order (wg) */
+        memset(tmp, 0, kk * sizeof *tmp);
+        for (sr = 0; sr < 8; sr++) {
+            int r0 = sc->off[sr], m = sc->off[sr + 1] - r0, c0 = sc->off[sc_[sr]];
+            if (m) kifmm__dgemm_local(blas, 1, 0, m, m, n, 1.0, upi + (size_t)r0 * n, n, u + (size_t)c0 * n, n, 0.0,
+                                      tmp + r0 + (size_t)c0 * k, k);
+        }
+        for (i = 0; i < k; i++)
+            for (a = 0; a < k; a++) wg[sc->ord[a] + (size_t)sc->ord[i] * k] = tmp[a + (size_t)i * k];
+    }
+    for (t = 0; t < KIFMM_NUM_TRANSFER / 2; t++) {
+        const double *c = core + (size_t)rep_of[t] * kk;
+        double *d = o->m2l_c + o->m2l_coff[t];
+        if (g_of[t] != g) continue;
+        if (r[t] == k) {               /* W C W^T (dense cores are few) */
+            kifmm__dgemm_local(blas, 0, 0, k, k, k, 1.0, wg, k, c, k, 0.0, ds, k);
+            kifmm__dgemm_local(blas, 0, 1, k, k, k, 1.0, ds, k, wg, k, 0.0, d, k);
+        } else if (r[t] > 0 && !ok) {  /* [W A, W B]: the factors are adjacent */
+            kifmm__dgemm_local(blas, 0, 0, k, 2 * r[t], k, 1.0, wg, k, c, k, 0.0, d, k);
+        } else if (r[t] > 0) {         /* the same by blocks: rows to sector order, 8 products, back */
+            int j, cols = 2 * r[t];
+            double *cs = upi;          /* (upi is done with) */
+            for (j = 0; j < cols; j++)
+                for (a = 0; a < k; a++) cs[a + (size_t)j * k] = c[sc->ord[a] + (size_t)j * k];
+            for (sr = 0; sr < 8; sr++) {
+                int r0 = sc->off[sr], m = sc->off[sr + 1] - r0, c0 = sc->off[sc_[sr]];
+                if (m) kifmm__dgemm_local(blas, 0, 0, m, cols, m, 1.0, tmp + r0 + (size_t)c0 * k, k, cs + c0, k, 0.0,
+                                          ds + r0, k);
+            }
+            for (j = 0; j < cols; j++)
+                for (a = 0; a < k; a++) d[sc->ord[a] + (size_t)j * k] = ds[a + (size_t)j * k];
+        }
+        kifmm__m2l_mirror(o, t);
+    }
+}
+
+/* U's columns grouped by sector into sc (us: nc k doubles, ord: k, off: 9, refl: 3 nc ints, given
+   by the caller); 0 when a column has no clean parity */
+static int kifmm__u_by_sector(const kifmm__ops *o, double *us, int *ord, int *off, int *refl, int *lut, int *pi) {
+    int n = o->nc, k = o->k, a, c, s, *sec = ord + k;   /* (ord holds 2 k ints: the second half scratch) */
+    for (c = 0; c < 3; c++) {           /* the reflections x, y, z: g = 1, 2, 4 */
+        kifmm__sym_perm(o->order, 1 << c, pi, lut);
+        kifmm__signed_perm(o, 1 << c, pi, refl + (size_t)c * n);
+    }
+    for (a = 0; a < k; a++)
+        if ((sec[a] = kifmm__vec_sector(n, o->m2l_u + (size_t)a * n, refl)) < 0) return 0;
+    for (s = 0, c = 0; s < 8; s++) {
+        off[s] = c;
+        for (a = 0; a < k; a++)
+            if (sec[a] == s) {
+                memcpy(us + (size_t)c * n, o->m2l_u + (size_t)a * n, (size_t)n * sizeof *us);
+                ord[c++] = a;
+            }
+    }
+    off[8] = c;
+    return 1;
+}
+
+static kifmm_status kifmm__m2l_from_orbits(kifmm__ops *o, const kifmm_blas *blas, const int *used, const int *sps,
+                                           const int *g_of, const int *rep_of, const int *r, const double *core,
+                                           double *w, int nthr) {
+    int n = o->nc, k = o->k, off[9], p3 = o->order * o->order * o->order, have;
+    size_t kk = (size_t)k * k, ibytes = (2 * (size_t)k + 3 * (size_t)n + (size_t)p3 + (size_t)o->n) * sizeof(int);
+    double *us = (double *)kifmm__alloc(&o->alloc, (size_t)n * k * sizeof *us);
+    int *ints = (int *)kifmm__alloc(&o->alloc, ibytes);
+    kifmm__secs sc;
+    if (!us || !ints) {
+        kifmm__free(&o->alloc, us, (size_t)n * k * sizeof *us);
+        kifmm__free(&o->alloc, ints, ibytes);
+        return KIFMM_ERR_OUT_OF_MEMORY;
+    }
+    have = kifmm__u_by_sector(o, us, ints, off, ints + 2 * k, ints + 2 * k + 3 * n, ints + 2 * k + 3 * n + p3);
+    sc.us = us; sc.ord = ints; sc.off = off; sc.refl = ints + 2 * k;
     (void)nthr;
     KIFMM__OMP(omp parallel num_threads(nthr))
     {
-        double *upi = w + (size_t)kifmm__thread() * ((size_t)n * k + 2 * kk), *wg = upi + (size_t)n * k;
-        double *tmp = wg + kk;
+        double *wt = w + (size_t)kifmm__thread() * ((size_t)n * k + 3 * kk);
         int g;
         KIFMM__OMP(omp for schedule(dynamic, 1))
-        for (g = 0; g < KIFMM__NSYM; g++) {
-            const int *sp = sps + (size_t)g * n;
-            int i, a, t;
-            if (!used[g]) continue;
-            for (a = 0; a < k; a++)             /* P_g^T U */
-                for (i = 0; i < n; i++)
-                    upi[i + (size_t)a * n] = (sp[i] & 1 ? -1.0 : 1.0) * o->m2l_u[(sp[i] >> 1) + (size_t)a * n];
-            kifmm__dgemm_local(blas, 1, 0, k, k, n, 1.0, upi, n, o->m2l_u, n, 0.0, wg, k);
-            for (t = 0; t < KIFMM_NUM_TRANSFER / 2; t++) {
-                const double *c = core + (size_t)rep_of[t] * kk;
-                double *d = o->m2l_c + o->m2l_coff[t];
-                if (g_of[t] != g) continue;
-                if (r[t] == k) {           /* W C W^T */
-                    kifmm__dgemm_local(blas, 0, 0, k, k, k, 1.0, wg, k, c, k, 0.0, tmp, k);
-                    kifmm__dgemm_local(blas, 0, 1, k, k, k, 1.0, tmp, k, wg, k, 0.0, d, k);
-                } else if (r[t] > 0) {     /* [W A, W B]: the factors are adjacent */
-                    kifmm__dgemm_local(blas, 0, 0, k, 2 * r[t], k, 1.0, wg, k, c, k, 0.0, d, k);
-                }
-                kifmm__m2l_mirror(o, t);
-            }
-        }
+        for (g = 0; g < KIFMM__NSYM; g++)
+            if (used[g]) kifmm__m2l_rotate(o, blas, have ? &sc : NULL, sps + (size_t)g * n, g, g_of, rep_of, r, core, wt);
     }
+    kifmm__free(&o->alloc, us, (size_t)n * k * sizeof *us);
+    kifmm__free(&o->alloc, ints, ibytes);
+    return KIFMM_OK;
 }
 
 /* The stored cores of a symmetric kernel (K_{-t} = K_t^T, V = U) from ncore dense ones (core):
@@ -2877,10 +2977,10 @@ static kifmm_status kifmm__m2l_store(kifmm__ops *o, const kifmm_blas *blas, int 
     KIFMM__OALLOC(o, o->m2l_c, off > 0 ? off : 1);
     o->m2l_orbits = sym;
     if (sym) {
-        wsz = (size_t)nthr * ((size_t)o->nc * k + 2 * kk) * sizeof *w;
+        wsz = (size_t)nthr * ((size_t)o->nc * k + 3 * kk) * sizeof *w;
         w = (double *)kifmm__alloc(&o->alloc, wsz);
         if (!w) goto oom;
-        kifmm__m2l_from_orbits(o, blas, used, sps, g_of, rep_of, r, core, w, nthr);
+        if (kifmm__m2l_from_orbits(o, blas, used, sps, g_of, rep_of, r, core, w, nthr) != KIFMM_OK) goto oom;
     } else {
         for (t = 0; t < HALF; t++) {
             memcpy(o->m2l_c + o->m2l_coff[t], core + (size_t)t * kk,
