@@ -139,17 +139,6 @@ static double fz_deepest_width(const double *s, size_t ns, const double *t, size
     return h > 1e-300 ? h : 1e-300;
 }
 
-static void fz_user_laplace(const double *t, size_t nt, const double *s, size_t ns, const double *q, double *v,
-                            void *user) {
-    size_t i, j;
-    (void)user;
-    for (i = 0; i < nt; i++)
-        for (j = 0; j < ns; j++) {
-            double dx = t[3 * i] - s[3 * j], dy = t[3 * i + 1] - s[3 * j + 1], dz = t[3 * i + 2] - s[3 * j + 2];
-            double r2 = dx * dx + dy * dy + dz * dz;
-            if (r2 > 0) v[i] += q[j] * KIFMM_INV_4PI / sqrt(r2);
-        }
-}
 
 /* per target, the sum over sources of the absolute size of each term of the potential, the
    gradient and the Hessian (Laplace's 1/r^k; Yukawa's are smaller; Stokes's 2 |f| / r^k) */
@@ -225,7 +214,7 @@ static void fz_ex(fz_in *in, kifmm_config cfg, const double *src, size_t ns, con
     if (kb == 2) { cfg.kernel.kind = KIFMM_KERNEL_STOKES; sdim = tdim = 3; radial = 0; }
     if (kb == 3) {
         cfg.kernel.kind = KIFMM_KERNEL_USER; cfg.kernel.source_dim = cfg.kernel.target_dim = 1;
-        cfg.kernel.homogeneity = (lb & 1) ? NAN : -1; cfg.kernel.eval = fz_user_laplace; radial = 0;
+        cfg.kernel.homogeneity = (lb & 1) ? NAN : -1; cfg.kernel.eval = tu_user_laplace; radial = 0;
     }
     if (kb == 4) cfg.kernel.kind = (kifmm_kernel_kind)7;
     if (kb == 2 || kb == 3) cfg.order = order = 2;   /* (their precomputation is dense: the cheapest order) */

@@ -153,17 +153,6 @@ static void test_order_table(void) {
     kifmm_destroy(f);
 }
 
-static void user_laplace(const double *t, size_t nt, const double *s, size_t ns, const double *q, double *v, void *u) {
-    size_t i, j;
-    (void)u;
-    for (i = 0; i < nt; i++)
-        for (j = 0; j < ns; j++) {
-            double dx = t[3 * i] - s[3 * j], dy = t[3 * i + 1] - s[3 * j + 1], dz = t[3 * i + 2] - s[3 * j + 2];
-            double r2 = dx * dx + dy * dy + dz * dz;
-            if (r2 > 0) v[i] += q[j] / (4 * 3.14159265358979323846 * sqrt(r2));
-        }
-}
-
 /* the descriptor and the kernel: every bad value refused with a message naming it, the outputs
    untouched */
 static void test_desc(void) {
@@ -231,7 +220,7 @@ static void test_desc(void) {
     c = base_config(); c.kernel.kind = KIFMM_KERNEL_USER; c.kernel.source_dim = c.kernel.target_dim = 1;
     CHECK(kifmm_create(&f, &c, x, N, x, N) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "eval"), "no eval: %s",
           last_msg);
-    c.kernel.eval = user_laplace; c.kernel.source_dim = 0;
+    c.kernel.eval = tu_user_laplace; c.kernel.source_dim = 0;
     CHECK(kifmm_create(&f, &c, x, N, x, N) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "source_dim"),
           "source_dim 0: %s", last_msg);
     c.kernel.source_dim = 1; c.kernel.target_dim = 10;
@@ -254,7 +243,7 @@ static void test_desc(void) {
           "Stokes gives no Hessians: %s", last_msg);
     d.hessians = NULL; d.gradients = grad;
     c = base_config(); c.kernel.kind = KIFMM_KERNEL_USER; c.kernel.source_dim = c.kernel.target_dim = 1;
-    c.kernel.homogeneity = -1; c.kernel.eval = user_laplace;
+    c.kernel.homogeneity = -1; c.kernel.eval = tu_user_laplace;
     CHECK(kifmm_direct_ex(&c, x, N, x, N, &d) == KIFMM_ERR_INVALID_ARGUMENT && strstr(last_msg, "gradients"),
           "a user kernel gives no gradients: %s", last_msg);
     CHECK(kifmm_create(&f, &c, x, N, x, N) == KIFMM_OK, "user kernel create");
@@ -279,7 +268,7 @@ static kifmm_config alloc_config(int kind) {
     if (kind == AK_STOKES) { c.kernel.kind = KIFMM_KERNEL_STOKES; }
     if (kind == AK_USER) {
         c.kernel.kind = KIFMM_KERNEL_USER; c.kernel.source_dim = c.kernel.target_dim = 1;
-        c.kernel.homogeneity = -1; c.kernel.eval = user_laplace;   /* (per level: Yukawa's path) */
+        c.kernel.homogeneity = -1; c.kernel.eval = tu_user_laplace;   /* (per level: Yukawa's path) */
     }
     return c;
 }

@@ -16,17 +16,6 @@ enum { NS = 37, NT = 29, MAXND = 9 };
 /* sources at random in [-1, 1]^3, targets too, the first three targets on sources */
 static double src[3 * NS], tgt[3 * NT], q[NS * 3 * MAXND], dip[NS * 3 * MAXND];
 
-static void user_laplace(const double *t, size_t nt, const double *s, size_t ns, const double *dens, double *val,
-                         void *user) {
-    size_t i, j;
-    (void)user;
-    for (i = 0; i < nt; i++)
-        for (j = 0; j < ns; j++) {
-            double dx = t[3 * i] - s[3 * j], dy = t[3 * i + 1] - s[3 * j + 1], dz = t[3 * i + 2] - s[3 * j + 2];
-            double r2 = dx * dx + dy * dy + dz * dz;
-            if (r2 > 0) val[i] += dens[j] / (4 * 3.14159265358979323846 * sqrt(r2));
-        }
-}
 
 /* relative difference of a against b: max |a - b| / max |b| */
 static double reldiff(const double *a, const double *b, size_t n) {
@@ -105,7 +94,7 @@ static kifmm__kernel make_kernel(int kind, double param) {
     k.lambda = kind == KIFMM_KERNEL_YUKAWA ? param : 0;
     k.c = kind == KIFMM_KERNEL_STOKES ? 1.0 / (8 * 3.14159265358979323846 * param) : KIFMM_INV_4PI;
     k.h = kind == KIFMM_KERNEL_YUKAWA ? NAN : -1;
-    if (kind == KIFMM_KERNEL_USER) { k.eval = user_laplace; k.c = KIFMM_INV_4PI; }
+    if (kind == KIFMM_KERNEL_USER) { k.eval = tu_user_laplace; k.c = KIFMM_INV_4PI; }
     return k;
 }
 

@@ -19,19 +19,6 @@ static double rel(const double *a, const double *b, size_t n) {
 }
 
 /* ---- the user kernels: plain C, as a caller would write them ------------------------------- */
-static void user_laplace(const double *t, size_t nt, const double *s, size_t ns, const double *q, double *v, void *u) {
-    size_t i, j;
-    (void)u;
-    for (i = 0; i < nt; i++) {
-        double acc = 0;
-        for (j = 0; j < ns; j++) {
-            double dx = t[3 * i] - s[3 * j], dy = t[3 * i + 1] - s[3 * j + 1], dz = t[3 * i + 2] - s[3 * j + 2];
-            double r2 = dx * dx + dy * dy + dz * dz;
-            if (r2 > 0) acc += q[j] / sqrt(r2);
-        }
-        v[i] += acc / (4 * 3.14159265358979323846);
-    }
-}
 
 static void user_yukawa(const double *t, size_t nt, const double *s, size_t ns, const double *q, double *v, void *u) {
     double lam = *(const double *)u;
@@ -202,7 +189,7 @@ static void test_user(void) {
     r.kernel.kind = KIFMM_KERNEL_USER;
     r.kernel.source_dim = r.kernel.target_dim = 1;
     r.kernel.homogeneity = -1;
-    r.kernel.eval = user_laplace;
+    r.kernel.eval = tu_user_laplace;
     r.dim = 1;
     r.bound[4][0] = 1e-3; r.bound[6][0] = 1e-5; r.bound[8][0] = 5e-7;
     {
@@ -245,7 +232,7 @@ static void test_user_agrees(void) {
         cu.kernel.kind = KIFMM_KERNEL_USER;
         cu.kernel.source_dim = cu.kernel.target_dim = dim;
         cu.kernel.homogeneity = NAN;
-        cu.kernel.eval = k == 0 ? user_laplace : k == 1 ? user_yukawa : user_stokes;
+        cu.kernel.eval = k == 0 ? tu_user_laplace : k == 1 ? user_yukawa : user_stokes;
         cu.kernel.user = k == 1 ? &lam : &mu;
         cb.kernel.kind = k == 0 ? KIFMM_KERNEL_LAPLACE : k == 1 ? KIFMM_KERNEL_YUKAWA : KIFMM_KERNEL_STOKES;
         cb.kernel.param = k == 1 ? lam : k == 2 ? mu : 0;

@@ -68,13 +68,17 @@ def _nd(nd):
     return nd
 
 
-def _flag(v, name):
+_LAPLACE_LEVELS = "0 (nothing), 1 (potential), 2 (+ gradient) or 3 (+ Hessian)"
+_STOKES_LEVELS = "0 (nothing), 1 (velocity), 2 (+ pressure) or 3 (+ velocity gradient)"
+
+
+def _flag(v, name, levels=_LAPLACE_LEVELS):
     try:
         v = int(v)
     except (TypeError, ValueError):
         raise TypeError("%s must be an integer 0..3, not %r" % (name, v)) from None
     if not 0 <= v <= 3:
-        raise _invalid("%s = %d: expected 0 (nothing), 1 (potential), 2 (+ gradient) or 3 (+ Hessian)" % (name, v))
+        raise _invalid("%s = %d: expected %s" % (name, v, levels))
     return v
 
 
@@ -232,17 +236,6 @@ def _stokes_inputs(fn, stoklet, strslet, strsvec, rotlet, rotvec, doublet, doubv
         raise _invalid("%s: stoklet is required (the Stokeslet forces, (3, n) or (nd, 3, n))" % fn)
 
 
-def _stflag(v, name):
-    try:
-        v = int(v)
-    except (TypeError, ValueError):
-        raise TypeError("%s must be an integer 0..3, not %r" % (name, v)) from None
-    if not 0 <= v <= 3:
-        raise _invalid("%s = %d: expected 0 (nothing), 1 (velocity), 2 (+ pressure) or 3 (+ velocity gradient)"
-                       % (name, v))
-    return v
-
-
 def _stokes(src, tgt, sigma, nd, want_src, want_tgt, level, tol, direct_sum):
     """velocity (+ gradient) from the Stokes kernel with mu = 1 (FMM3D's G = (delta/r + r r^T/r^3) / (8 pi)),
     pressure p = sum sigma . r / (4 pi r^3), which is kifmm's Laplace dipole potential with dipoles sigma"""
@@ -278,7 +271,7 @@ def _stokes_call(fn, eps, sources, stoklet, strslet, strsvec, rotlet, rotvec, do
                  ifppregtarg, nd, direct_sum):
     out = Output()
     nd = _nd(nd)
-    ifppreg, ifppregtarg = _stflag(ifppreg, "ifppreg"), _stflag(ifppregtarg, "ifppregtarg")
+    ifppreg, ifppregtarg = _flag(ifppreg, "ifppreg", _STOKES_LEVELS), _flag(ifppregtarg, "ifppregtarg", _STOKES_LEVELS)
     if ifppreg == 0 and ifppregtarg == 0:
         print("Nothing to compute, set either ifppreg or ifppregtarg to non-zero")
         return out

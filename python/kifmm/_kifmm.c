@@ -113,13 +113,17 @@ bad:
 /* ---- arrays -------------------------------------------------------------------------------- */
 /* obj as a C-contiguous, aligned float64 array of exactly `count` elements (a new reference, a copy
    only when obj is not one already); NULL with an exception otherwise */
-static PyArrayObject *as_doubles(PyObject *obj, npy_intp count, const char *name) {
-    PyArrayObject *a;
+/* obj as a C-contiguous, aligned float64 array (a copy only when obj is not one already) */
+static PyArrayObject *as_float64(PyObject *obj, const char *name) {
     if (!PyArray_Check(obj) || PyArray_TYPE((PyArrayObject *)obj) != NPY_DOUBLE) {
         PyErr_Format(PyExc_TypeError, "%s must be a float64 NumPy array", name);
         return NULL;
     }
-    a = (PyArrayObject *)PyArray_FROMANY(obj, NPY_DOUBLE, 0, 0, NPY_ARRAY_IN_ARRAY);
+    return (PyArrayObject *)PyArray_FROMANY(obj, NPY_DOUBLE, 0, 0, NPY_ARRAY_IN_ARRAY);
+}
+
+static PyArrayObject *as_doubles(PyObject *obj, npy_intp count, const char *name) {
+    PyArrayObject *a = as_float64(obj, name);
     if (!a) return NULL;
     if (PyArray_SIZE(a) != count) {
         PyErr_Format(InvalidArgumentError, "%s has %zd values, %zd expected", name, (Py_ssize_t)PyArray_SIZE(a),
@@ -132,12 +136,7 @@ static PyArrayObject *as_doubles(PyObject *obj, npy_intp count, const char *name
 
 /* points: a float64 array of 3 n values; sets *n */
 static PyArrayObject *as_points(PyObject *obj, size_t *n, const char *name) {
-    PyArrayObject *a;
-    if (!PyArray_Check(obj) || PyArray_TYPE((PyArrayObject *)obj) != NPY_DOUBLE) {
-        PyErr_Format(PyExc_TypeError, "%s must be a float64 NumPy array", name);
-        return NULL;
-    }
-    a = (PyArrayObject *)PyArray_FROMANY(obj, NPY_DOUBLE, 0, 0, NPY_ARRAY_IN_ARRAY);
+    PyArrayObject *a = as_float64(obj, name);
     if (!a) return NULL;
     if (PyArray_SIZE(a) % 3) {
         PyErr_Format(InvalidArgumentError, "%s has %zd values, not a multiple of 3", name, (Py_ssize_t)PyArray_SIZE(a));
