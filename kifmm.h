@@ -181,6 +181,8 @@ KIFMM_DEF int          kifmm_default_leaf_size(int order, kifmm_kernel_kind kind
 struct kifmm {
     kifmm_config  cfg;                 /* resolved: every default filled in */
     kifmm__kernel kern;                /* the kernel at the points' scale */
+    kifmm__kernel far;                 /* the operators' kernel: kern, or Laplace for Stokes (four
+                                          harmonic densities per set carry its far field) */
     kifmm_tree    tree;
     kifmm__ops   *ops;                 /* nops operator sets: one, or one per level */
     int           nops, per_level;
@@ -483,9 +485,9 @@ static kifmm_status kifmm__build_ops(kifmm *f, const kifmm_tree *t, kifmm__ops *
     memset(ops, 0, (size_t)n * sizeof *ops);
     if (reuse) memcpy(ops, f->ops, (size_t)reuse * sizeof *ops);
     for (l = reuse; l < n && st == KIFMM_OK; l++) {
-        kifmm__kernel k = f->kern;
+        kifmm__kernel k = f->far;
         double w = per_level ? t->half_width / (double)((uint64_t)1 << l) : 1.0, w0 = 1.0;
-        if (per_level && k.kind == KIFMM_KERNEL_YUKAWA) k.lambda = f->kern.lambda * w;   /* on the unit box */
+        if (per_level && k.kind == KIFMM_KERNEL_YUKAWA) k.lambda = f->far.lambda * w;   /* on the unit box */
         if (per_level && k.kind == KIFMM_KERNEL_USER) { w0 = w; k.h = 0; }
         st = kifmm__ops_build(&ops[l], &c->allocator, &c->blas, &k, w0, c->order, c->m2l_rank, c->m2l_tolerance,
                               c->seed, !per_level || l >= 2);
@@ -523,7 +525,7 @@ static kifmm_status kifmm__build_points(kifmm *f, const double *s, size_t ns, co
     st = kifmm__build_ops(f, &tree, &ops, &nops, &moved);
     if (st != KIFMM_OK) { kifmm__tree_free(&tree); return st; }
     t0 = kifmm__now();
-    st = kifmm__eval_init(&ev, ops, nops, &tree, &f->kern, &f->cfg.blas, f->cfg.threads, f->cfg.nd);
+    st = kifmm__eval_init(&ev, ops, nops, &tree, &f->far, &f->kern, &f->cfg.blas, f->cfg.threads, f->cfg.nd);
     if (st != KIFMM_OK) {
         kifmm__log(&f->cfg, st, st == KIFMM_ERR_OUT_OF_MEMORY ? "out of memory for the evaluation buffers of %zu points"
                                                                : "the tree of %zu points broke an invariant", ns + nt);
@@ -573,7 +575,12 @@ KIFMM_DEF kifmm_status kifmm_create(kifmm **out, const kifmm_config *config, con
     }
     memset(f, 0, sizeof *f);
     f->cfg = c;
-    f->kern = k;
+    f->kern = f->far = k;
+    if (k.kind == KIFMM_KERNEL_STOKES) {    /* Laplace operators: 4 densities, not 3 x 3 blocks */
+        f->far.kind = KIFMM_KERNEL_LAPLACE;
+        f->far.sdim = f->far.tdim = 1;
+        f->far.c = KIFMM_INV_4PI;
+    }
     f->per_level = k.h != k.h;              /* no homogeneity: a set per level */
     old = kifmm__threads_begin(c.threads);
     st = kifmm__build_points(f, sources, nsources, targets, ntargets);
@@ -702,21 +709,36 @@ static kifmm_status kifmm__evaluate(kifmm *f, const kifmm_eval_desc *desc) {
     const kifmm_tree *t = &f->tree;
     kifmm__eval *e = &f->eval;
     size_t ns = t->nsources, nt = t->ntargets, sd = (size_t)e->sdim, nd = (size_t)(desc->nd ? desc->nd : 1);
-    size_t nchk = nd * (size_t)e->nc * t->nboxes;
+    size_t nchk = nd * (e->harm ? 4 : 1) * (size_t)e->nc * t->nboxes;
     double t0 = kifmm__now();
     ptrdiff_t j;
     int old;
-    e->call.nd = (int)nd;
+    e->call.nd = (int)nd * (e->harm ? 4 : 1);
     e->call.has_q = desc->charges != NULL;
     e->call.has_dip = desc->dipoles != NULL;
     e->call.pot = desc->potentials;
     e->call.grad = desc->gradients;
     e->call.hess = desc->hessians;
+    e->call.want_grad = e->harm || desc->gradients || desc->hessians;
+    e->call.want_hess = e->harm ? desc->gradients != NULL : desc->hessians != NULL;
     KIFMM__OMP(omp parallel num_threads(e->nthreads))
     {
         size_t d, b;
         KIFMM__OMP(omp for schedule(static) nowait)
-        for (j = 0; j < (ptrdiff_t)(desc->charges ? ns : 0); j++) {
+        for (j = 0; j < (ptrdiff_t)(desc->charges && e->harm ? ns : 0); j++) {
+            /* per set: the three forces, then their moment (y - c) . f about the root's centre */
+            const double *q = desc->charges + t->src_perm[j] * 3 * nd;
+            for (d = 0; d < nd; d++) {
+                double m = 0;
+                for (b = 0; b < 3; b++) {
+                    e->q[(4 * d + b) * ns + (size_t)j] = q[b * nd + d];
+                    m += (t->src[b * ns + (size_t)j] - e->harm_c[b]) * q[b * nd + d];
+                }
+                e->q[(4 * d + 3) * ns + (size_t)j] = m;
+            }
+        }
+        KIFMM__OMP(omp for schedule(static) nowait)
+        for (j = 0; j < (ptrdiff_t)(desc->charges && !e->harm ? ns : 0); j++) {
             const double *q = desc->charges + t->src_perm[j] * sd * nd;
             for (d = 0; d < nd; d++)
                 for (b = 0; b < sd; b++) e->q[(d * sd + b) * ns + (size_t)j] = q[b * nd + d];

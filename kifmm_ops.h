@@ -244,8 +244,9 @@ KIFMM__FN void kifmm__ops_free(kifmm__ops *ops);
 /* ---- evaluation state ------------------------------------------------------------------------ */
 /* one evaluation: what the sources carry, what the targets want, the caller's output arrays */
 typedef struct kifmm__call {
-    int     nd;                   /* density sets */
+    int     nd;                   /* density sets of the passes (Stokes by harmonics: 4 per caller's set) */
     int     has_q, has_dip;
+    int     want_grad, want_hess; /* what the passes' field at the targets includes */
     double *pot, *grad, *hess;    /* the caller's arrays (layouts of kifmm_eval_desc); any may be NULL */
 } kifmm__call;
 
@@ -253,10 +254,13 @@ typedef struct kifmm__eval {
     const kifmm__ops *ops;        /* nops sets: one for every level, or ops[l] for level l */
     int     nops;
     const kifmm_tree *tree;
-    kifmm__kernel kern;           /* the kernel at the points' own scale */
+    kifmm__kernel kern;           /* the kernel at the points' own scale: the operators' */
+    kifmm__kernel near;           /* the U list's: kern, or Stokes when harm */
+    int     harm;                 /* Stokes by four Laplace densities per set (kifmm__harm_combine) */
+    double  harm_c[3];            /* the centre of the fourth density's moments: the root's */
     kifmm_blas blas;
     int     nthreads;             /* parallel regions use at most this many threads */
-    int     ndmax, sdim, tdim;    /* config.nd; the kernel's dimensions */
+    int     ndmax, sdim, tdim;    /* config.nd (harm: 4 config.nd); the operators' kernel's dimensions */
     int     n, ne, nc;            /* surface points, equivalent and check vector lengths */
     double *equiv;                /* upward equivalent vectors, [d][box][ne] */
     double *check;                /* downward check vectors, [d][box][nc] */
@@ -266,7 +270,7 @@ typedef struct kifmm__eval {
     int    *leaf_src, *leaf_tgt;  /* leaves with sources, with targets, in box (level) order */
     int     nleaf_src, nleaf_tgt;
     int     leaf_cols;            /* leaves per batched GEMM */
-    double *m2l_buf;              /* compressed multipoles of a level, [d][box][k] */
+    double *m2l_buf;              /* compressed multipoles of a level, [box][d][k]: a box's sets together */
     size_t  m2l_level_max;
     int     m2l_block;            /* target boxes per M2L task: KIFMM__M2L_BLOCK / ndmax */
     const double **m2l_src;       /* per thread, m2l_block ndmax each: an M2L task's GEMM columns */
@@ -278,8 +282,11 @@ typedef struct kifmm__eval {
     size_t  bytes;
 } kifmm__eval;
 
+/* near: the U list's kernel when it differs from the operators' kern (only Stokes near a Laplace
+   far field: harm), else NULL */
 KIFMM__FN kifmm_status kifmm__eval_init(kifmm__eval *e, const kifmm__ops *ops, int nops, const kifmm_tree *tree,
-                                        const kifmm__kernel *kern, const kifmm_blas *blas, int nthreads, int ndmax);
+                                        const kifmm__kernel *kern, const kifmm__kernel *near, const kifmm_blas *blas,
+                                        int nthreads, int ndmax);
 KIFMM__FN void kifmm__eval_free(kifmm__eval *e, const kifmm_allocator *alloc);
 
 /* The passes. Upward: P2M, M2M; across: M2L, P2L (into check vectors); downward: L2L; then the
@@ -1785,17 +1792,19 @@ KIFMM__INLINE void kifmm__radial_run(const int yuk, const int hq, const int hd, 
 }
 
 /* ---- Stokes: u_a = c (f_a / r + x_a (x . f) / r^3), c = 1 / (8 pi mu) ----------------------
-   d u_a / d x_c = c ((x_a f_c - f_a x_c + delta_ac (x . f)) / r^3 - 3 x_a x_c (x . f) / r^5) */
+   d u_a / d x_e = c ((x_a f_e - f_a x_e) / r^3 + delta_ae (x . f) / r^3 - 3 x_a x_e (x . f) / r^5):
+   an antisymmetric part (x cross f, 3 sums), a trace (1) and a symmetric part (6), 10 sums for
+   the 9 entries, put together once at the end */
 KIFMM__INLINE void kifmm__stokes_block(const int wg, double c, const kifmm__src *s, size_t d, const double *tx,
                                        const double *ty, const double *tz, double *pot, size_t pot_a, double *grad,
                                        size_t grad_a) {
     kifmm__v x = kifmm__vload(tx), y = kifmm__vload(ty), z = kifmm__vload(tz), zero = kifmm__vset(0.0);
-    kifmm__v u[3], gr[9], vc = kifmm__vset(c), three = kifmm__vset(3.0);
+    kifmm__v u[3], w[3], sy[6], tr = zero, vc = kifmm__vset(c), three = kifmm__vset(3.0);
     const double *q = s->q + d * s->q_d;
     size_t j;
-    int a, e;
-    for (a = 0; a < 3; a++) u[a] = zero;
-    for (a = 0; a < 9; a++) gr[a] = zero;
+    int a;
+    for (a = 0; a < 3; a++) u[a] = w[a] = zero;
+    for (a = 0; a < 6; a++) sy[a] = zero;
     for (j = 0; j < s->n; j++) {
         kifmm__v xs[3], f[3], inv, inv2, inv3, fx, t;
         xs[0] = kifmm__vsub(x, kifmm__vset(s->x[j]));
@@ -1809,20 +1818,29 @@ KIFMM__INLINE void kifmm__stokes_block(const int wg, double c, const kifmm__src 
         t = kifmm__vmul(fx, inv3);
         for (a = 0; a < 3; a++) u[a] = kifmm__vfma(xs[a], t, kifmm__vfma(f[a], inv, u[a]));
         if (wg) {
-            kifmm__v t5 = kifmm__vmul(kifmm__vmul(three, t), inv2), ix[3], iff[3];
-            for (a = 0; a < 3; a++) { ix[a] = kifmm__vmul(xs[a], inv3); iff[a] = kifmm__vmul(f[a], inv3); }
-            for (a = 0; a < 3; a++)
-                for (e = 0; e < 3; e++) {
-                    kifmm__v v = kifmm__vfnma(iff[a], xs[e], kifmm__vmul(ix[a], f[e]));
-                    v = kifmm__vfnma(kifmm__vmul(xs[a], xs[e]), t5, v);
-                    if (a == e) v = kifmm__vadd(v, t);
-                    gr[3 * a + e] = kifmm__vadd(gr[3 * a + e], v);
-                }
+            kifmm__v b = kifmm__vmul(kifmm__vmul(three, t), inv2), xb[3];
+            tr = kifmm__vadd(tr, t);
+            for (a = 0; a < 3; a++) {          /* (x cross f)_a / r^3 */
+                int a1 = (a + 1) % 3, a2 = (a + 2) % 3;
+                w[a] = kifmm__vfma(inv3, kifmm__vfnma(f[a1], xs[a2], kifmm__vmul(xs[a1], f[a2])), w[a]);
+                xb[a] = kifmm__vmul(xs[a], b);
+                sy[a] = kifmm__vfma(xb[a], xs[a], sy[a]);
+            }
+            sy[3] = kifmm__vfma(xb[0], xs[1], sy[3]);
+            sy[4] = kifmm__vfma(xb[0], xs[2], sy[4]);
+            sy[5] = kifmm__vfma(xb[1], xs[2], sy[5]);
         }
     }
     for (a = 0; a < 3; a++) kifmm__vstore(pot + a * pot_a, kifmm__vfma(vc, u[a], kifmm__vload(pot + a * pot_a)));
-    if (wg)
+    if (wg) {
+        /* entry (a, e) at 3 a + e: the trace, minus the symmetric part, plus or minus a cross term */
+        kifmm__v gr[9];
+        gr[0] = kifmm__vsub(tr, sy[0]); gr[4] = kifmm__vsub(tr, sy[1]); gr[8] = kifmm__vsub(tr, sy[2]);
+        gr[1] = kifmm__vsub(w[2], sy[3]); gr[3] = kifmm__vsub(kifmm__vsub(zero, w[2]), sy[3]);
+        gr[2] = kifmm__vsub(kifmm__vsub(zero, w[1]), sy[4]); gr[6] = kifmm__vsub(w[1], sy[4]);
+        gr[5] = kifmm__vsub(w[0], sy[5]); gr[7] = kifmm__vsub(kifmm__vsub(zero, w[0]), sy[5]);
         for (a = 0; a < 9; a++) kifmm__vstore(grad + a * grad_a, kifmm__vfma(vc, gr[a], kifmm__vload(grad + a * grad_a)));
+    }
 }
 
 static void kifmm__stokes_run(const int wg, const kifmm__kernel *k, int nd, const kifmm__src *s, const kifmm__tgt *t) {
@@ -3504,14 +3522,14 @@ static double kifmm__scale(const kifmm__ops *o, double w, double p) {
 /* what each thread owns in thread_buf, in doubles: one surface (3n); the M2L task's compressed
    locals, gathered and transformed columns and the factored cores' middle products (4 k
    m2l_block ndmax); kifmm__interact's scratch; the leaf pass's block of results (tgt_block x
-   (4 tdim + 6) ndmax); 8 operator timers */
+   (4 tdim + 6) ndmax, and harm's Stokes block, 3 ndmax more); 8 operator timers */
 typedef struct kifmm__parts { double *surf, *m2l, *scratch, *out, *timer; } kifmm__parts;
 static size_t kifmm__thread_len(const kifmm__eval *e, size_t *m2l, size_t *out) {
     size_t k = 0;
     int i;
     for (i = 0; i < e->nops; i++) k = (size_t)e->ops[i].k > k ? (size_t)e->ops[i].k : k;
     *m2l = 4 * k * (size_t)e->m2l_block * (size_t)e->ndmax;
-    *out = e->tgt_block * (size_t)(4 * e->tdim + 6) * (size_t)e->ndmax;
+    *out = e->tgt_block * (size_t)(4 * e->tdim + 6 + (e->harm ? 3 : 0)) * (size_t)e->ndmax;
     return 3 * (size_t)e->n + *m2l + KIFMM__INTERACT_SCRATCH + *out + 8;
 }
 static kifmm__parts kifmm__thread_parts(const kifmm__eval *e) {
@@ -3559,15 +3577,20 @@ static int kifmm__m2l_groups_ok(const kifmm_tree *t) {
 }
 
 KIFMM__FN kifmm_status kifmm__eval_init(kifmm__eval *e, const kifmm__ops *ops, int nops, const kifmm_tree *t,
-                                        const kifmm__kernel *kern, const kifmm_blas *blas, int nthreads, int ndmax) {
+                                        const kifmm__kernel *kern, const kifmm__kernel *near, const kifmm_blas *blas,
+                                        int nthreads, int ndmax) {
     const kifmm_allocator *al = &ops->alloc;
-    size_t k = 0, nd = (size_t)(ndmax < 1 ? 1 : ndmax), m2l, out, big;
-    int l, dips = kern->kind == KIFMM_KERNEL_LAPLACE || kern->kind == KIFMM_KERNEL_YUKAWA;
+    int harm = near && near->kind == KIFMM_KERNEL_STOKES && kern->kind == KIFMM_KERNEL_LAPLACE;
+    size_t k = 0, nd = (size_t)(ndmax < 1 ? 1 : ndmax) * (harm ? 4 : 1), m2l, out, big;
+    int l, dips = !harm && (kern->kind == KIFMM_KERNEL_LAPLACE || kern->kind == KIFMM_KERNEL_YUKAWA);
     memset(e, 0, sizeof *e);
     e->ops = ops;
     e->nops = nops;
     e->tree = t;
     e->kern = *kern;
+    e->near = harm ? *near : *kern;
+    e->harm = harm;
+    memcpy(e->harm_c, t->center, sizeof e->harm_c);
     if (blas) e->blas = *blas;
     e->nthreads = nthreads < 1 ? 1 : nthreads;
     e->ndmax = (int)nd;
@@ -3633,6 +3656,14 @@ static kifmm__src kifmm__particles(const kifmm__eval *e, size_t s0, size_t s1) {
     s.dip = e->call.has_dip ? e->dip + s0 : NULL;
     s.dip_c = ns;
     s.dip_d = 3 * ns;
+    return s;
+}
+
+/* the same sources as the U list's kernel sees them: harm's planes hold each set's three forces
+   and then its fourth (harmonic) density, which Stokes skips */
+static kifmm__src kifmm__particles_near(const kifmm__eval *e, size_t s0, size_t s1) {
+    kifmm__src s = kifmm__particles(e, s0, s1);
+    if (e->harm) s.q_d = 4 * e->tree->nsources;
     return s;
 }
 
@@ -3744,14 +3775,14 @@ KIFMM__FN void kifmm__op_m2m(kifmm__eval *e, int l) {
    target has at most one source (kifmm__m2l_groups_ok), so a task's block is all it writes. */
 static void kifmm__m2l_block_run(kifmm__eval *e, const kifmm__ops *o, int l, int b0, int b1, double scale) {
     const kifmm_tree *t = e->tree;
-    int nc = e->nc, k = o->k, lb = t->level_begin[l], nlev = t->level_begin[l + 1] - lb, tv, d, nd = e->call.nd;
-    size_t bw = (size_t)e->m2l_block * nd, kb = (size_t)k * bw;
+    int nc = e->nc, k = o->k, lb = t->level_begin[l], tv, d, nd = e->call.nd;
+    size_t bw = (size_t)e->m2l_block * nd, kb = (size_t)k * bw, nk = (size_t)nd * k;
     kifmm__parts parts = kifmm__thread_parts(e);
     double *lh = parts.m2l, *gat = lh + kb, *res = gat + kb, *mid = res + kb;
     double **dst = e->m2l_dst + bw * (size_t)kifmm__thread();
     const double **src = e->m2l_src + bw * (size_t)kifmm__thread();
-    size_t base = (size_t)l * KIFMM_NUM_TRANSFER, lplane = (size_t)k * (b1 - b0);
-    memset(lh, 0, lplane * nd * sizeof *lh);
+    size_t base = (size_t)l * KIFMM_NUM_TRANSFER;
+    memset(lh, 0, nk * (size_t)(b1 - b0) * sizeof *lh);   /* [box][d][k], as m2l_buf */
     for (tv = 0; tv < KIFMM_NUM_TRANSFER; tv++) {
         size_t lo = t->m2l_off[base + tv], hi = t->m2l_off[base + tv + 1], p0, p1, j;
         int np, i, r = o->m2l_r[tv];
@@ -3762,11 +3793,11 @@ static void kifmm__m2l_block_run(kifmm__eval *e, const kifmm__ops *o, int l, int
         for (p1 = p0; p1 < t->m2l_off[base + tv + 1] && t->m2l_tgt[p1] < b1; p1++) {}
         np = (int)(p1 - p0) * nd;           /* <= (b1 - b0) nd <= bw: a target once per vector */
         if (np == 0 || r == 0) continue;
-        for (d = 0; d < nd; d++)
-            for (j = p0; j < p1; j++) {
-                size_t col = (size_t)d * (p1 - p0) + (j - p0);
-                src[col] = e->m2l_buf + ((size_t)d * nlev + (size_t)(t->m2l_src[j] - lb)) * k;
-                dst[col] = lh + (size_t)d * lplane + (size_t)(t->m2l_tgt[j] - b0) * k;
+        for (j = p0; j < p1; j++)
+            for (d = 0; d < nd; d++) {
+                size_t col = (j - p0) * (size_t)nd + (size_t)d;
+                src[col] = e->m2l_buf + (size_t)(t->m2l_src[j] - lb) * nk + (size_t)d * k;
+                dst[col] = lh + (size_t)(t->m2l_tgt[j] - b0) * nk + (size_t)d * k;
             }
         if (!e->blas.dgemm) {              /* the built-in GEMM reads and adds in place */
             if (r == k)
@@ -3791,7 +3822,7 @@ static void kifmm__m2l_block_run(kifmm__eval *e, const kifmm__ops *o, int l, int
         }
     }
     for (d = 0; d < nd; d++)
-        kifmm__dgemm_local(&e->blas, 0, 0, nc, b1 - b0, k, scale, o->m2l_u, nc, lh + (size_t)d * lplane, k, 1.0,
+        kifmm__dgemm_local(&e->blas, 0, 0, nc, b1 - b0, k, scale, o->m2l_u, nc, lh + (size_t)d * k, (int)nk, 1.0,
                            e->check + ((size_t)d * t->nboxes + (size_t)b0) * nc, nc);
 }
 
@@ -3808,7 +3839,7 @@ KIFMM__FN void kifmm__op_m2l(kifmm__eval *e, int l) {
     for (d = 0; d < e->call.nd; d++)
         kifmm__dgemm(&e->blas, 1, 0, k, le - lb, ne, 1.0, o->m2l_v, ne,
                      e->equiv + ((size_t)d * t->nboxes + (size_t)lb) * ne, ne, 0.0,
-                     e->m2l_buf + (size_t)d * (le - lb) * k, k);
+                     e->m2l_buf + (size_t)d * k, k * e->call.nd);
     KIFMM__OMP(omp parallel for schedule(dynamic, 1) num_threads(e->nthreads))
     for (blk = 0; blk < nblk; blk++) {
         int b0 = lb + (int)blk * e->m2l_block, b1 = b0 + e->m2l_block < le ? b0 + e->m2l_block : le;
@@ -3865,26 +3896,64 @@ KIFMM__FN void kifmm__op_l2l(kifmm__eval *e, int l) {
 }
 
 /* ---- the leaf pass -------------------------------------------------------------------------- */
-/* the block of targets j0 .. j0+m-1 of leaf b as targets of the thread's result block */
-static kifmm__tgt kifmm__block_tgt(const kifmm__eval *e, size_t j0, size_t m, double *out) {
+/* the block of targets j0 .. j0+m-1 as targets of a result block at out: nd sets of td values,
+   with gradients (wg) and Hessians (wh); the block's width in doubles into *width */
+static kifmm__tgt kifmm__block_tgt(const kifmm__eval *e, size_t j0, size_t m, double *out, size_t td, size_t nd,
+                                   int wg, int wh, size_t *width) {
     const kifmm_tree *t = e->tree;
-    size_t nt = t->ntargets, tb = e->tgt_block, td = (size_t)e->tdim;
+    size_t nt = t->ntargets, tb = e->tgt_block;
     kifmm__tgt g;
     g.x = t->tgt + j0; g.y = t->tgt + nt + j0; g.z = t->tgt + 2 * nt + j0;
     g.n = m;
     g.pot = out; g.pot_a = tb; g.pot_d = td * tb;
-    g.grad = e->call.grad || e->call.hess ? out + td * e->call.nd * tb : NULL;
+    g.grad = wg || wh ? out + td * nd * tb : NULL;
     g.grad_a = tb; g.grad_d = 3 * td * tb;
-    g.hess = e->call.hess ? out + 4 * td * e->call.nd * tb : NULL;
+    g.hess = wh ? out + 4 * td * nd * tb : NULL;
     g.hess_a = tb; g.hess_d = 6 * tb;
+    *width = td * nd * tb * (wg || wh ? 4 : 1) + (wh ? 6 * nd * tb : 0);
+    memset(out, 0, *width * sizeof *out);
     return g;
 }
 
-/* the result block into the caller's arrays, in the caller's order (every target is in one
-   leaf: written once) */
-static void kifmm__block_out(const kifmm__eval *e, const kifmm__tgt *g, size_t j0) {
+/* Stokes from its four harmonic fields per set (Laplace's phi_k of the forces f_k, k < 3, and
+   phi_3 of (y - c) . f; x' = x - c): with sum_k x_a x_k f_k / r^3 = -sum_k x_k f_k d_a (1/r),
+     u_a = 4 pi c_s (phi_a - x'_k d_a phi_k + d_a phi_3),
+     d_m u_a = 4 pi c_s (d_m phi_a - d_a phi_m - x'_k d_m d_a phi_k + d_m d_a phi_3).
+   The FMM's error in each phi is linear in the sources, so the combination's error per source
+   scales with |y - x|, not |x'|: no accuracy lost to the large coordinates. */
+static void kifmm__harm_combine(const kifmm__eval *e, const kifmm__tgt *g, const kifmm__tgt *u) {
+    static const int hi[3][3] = {{0, 3, 4}, {3, 1, 5}, {4, 5, 2}};
+    double f = 4 * 3.14159265358979323846 * e->near.c;
+    size_t nd = (size_t)e->call.nd / 4, d, j;
+    int a, k, m;
+    for (d = 0; d < nd; d++) {
+        const double *ph = g->pot + 4 * d * g->pot_d, *gr = g->grad + 4 * d * g->grad_d;
+        const double *hs = g->hess ? g->hess + 4 * d * g->hess_d : NULL;
+        for (j = 0; j < g->n; j++) {
+            double x[3];
+            x[0] = g->x[j] - e->harm_c[0]; x[1] = g->y[j] - e->harm_c[1]; x[2] = g->z[j] - e->harm_c[2];
+            for (a = 0; a < 3; a++) {
+                double v = ph[a * g->pot_d + j] + gr[3 * g->grad_d + a * g->grad_a + j];
+                for (k = 0; k < 3; k++) v -= x[k] * gr[k * g->grad_d + a * g->grad_a + j];
+                u->pot[d * u->pot_d + a * u->pot_a + j] += f * v;
+                if (!u->grad) continue;
+                for (m = 0; m < 3; m++) {
+                    size_t h = (size_t)hi[m][a] * g->hess_a + j;
+                    double w = gr[a * g->grad_d + m * g->grad_a + j] - gr[m * g->grad_d + a * g->grad_a + j] +
+                               hs[3 * g->hess_d + h];
+                    for (k = 0; k < 3; k++) w -= x[k] * hs[k * g->hess_d + h];
+                    u->grad[d * u->grad_d + (3 * a + m) * u->grad_a + j] += f * w;
+                }
+            }
+        }
+    }
+}
+
+/* the result block g (nd sets of td values) into the caller's arrays, in the caller's order
+   (every target is in one leaf: written once) */
+static void kifmm__block_out(const kifmm__eval *e, const kifmm__tgt *g, size_t j0, size_t td, size_t nd) {
     const size_t *perm = e->tree->tgt_perm;
-    size_t nd = (size_t)e->call.nd, td = (size_t)e->tdim, j, d, a, c;
+    size_t j, d, a, c;
     for (j = 0; j < g->n; j++) {
         size_t u = perm[j0 + j];
         for (d = 0; d < nd; d++)
@@ -3906,12 +3975,10 @@ static void kifmm__leaf_block(kifmm__eval *e, int b, size_t j0, size_t m, const 
                               const kifmm__parts *p) {
     const kifmm_tree *t = e->tree;
     size_t n = (size_t)e->n, nb = (size_t)t->nboxes, j, width, lo[KIFMM_MAX_U], hi[KIFMM_MAX_U];
+    size_t td = (size_t)e->tdim, ndo;
     int nd = e->call.nd, a, nr = 0, r;
-    kifmm__tgt g = kifmm__block_tgt(e, j0, m, p->out);
     double t0 = kifmm__now(), t1;
-    width = (size_t)e->tdim * nd * e->tgt_block * (e->call.grad || e->call.hess ? 4 : 1) +
-            (e->call.hess ? 6 * (size_t)nd * e->tgt_block : 0);
-    memset(p->out, 0, width * sizeof *p->out);
+    kifmm__tgt g = kifmm__block_tgt(e, j0, m, p->out, td, (size_t)nd, e->call.want_grad, e->call.want_hess, &width);
     if ((mask & KIFMM__LEAF_L2P) && dq) {
         kifmm__src s = kifmm__surface_src(e, kifmm__box_surface(e, b, KIFMM_RADIUS_OUTER, p->surf), dq, (size_t)e->ne);
         kifmm__interact(&e->kern, nd, &s, &g, p->scratch);
@@ -3941,6 +4008,13 @@ static void kifmm__leaf_block(kifmm__eval *e, int b, size_t j0, size_t m, const 
                 kifmm__interact(&e->kern, nd, &s, &g, p->scratch);
             }
     t1 = kifmm__now(); p->timer[KIFMM_OP_P2L] += t1 - t0; t0 = t1;
+    ndo = (size_t)nd;
+    if (e->harm) {                         /* the far field's harmonics into Stokes, then Stokes near */
+        kifmm__tgt u = kifmm__block_tgt(e, j0, m, p->out + width, 3, ndo /= 4, e->call.grad != NULL, 0, &width);
+        kifmm__harm_combine(e, &g, &u);
+        g = u;
+        td = 3;
+    }
     if (mask & KIFMM__LEAF_P2P) {
         /* U-list sources that are contiguous in Morton order merge into one range, so the
            targets' sums are loaded and stored once per range, not once per box */
@@ -3956,11 +4030,11 @@ static void kifmm__leaf_block(kifmm__eval *e, int b, size_t j0, size_t m, const 
             size_t s0 = lo[r], s1 = hi[r];
             kifmm__src s;
             for (r++; r < nr && lo[r] == s1; r++) s1 = hi[r];
-            s = kifmm__particles(e, s0, s1);
-            kifmm__interact(&e->kern, nd, &s, &g, p->scratch);
+            s = kifmm__particles_near(e, s0, s1);
+            kifmm__interact(&e->near, (int)ndo, &s, &g, p->scratch);
         }
     }
-    kifmm__block_out(e, &g, j0);
+    kifmm__block_out(e, &g, j0, td, ndo);
     t1 = kifmm__now(); p->timer[KIFMM_OP_P2P] += t1 - t0;
 }
 
