@@ -166,7 +166,8 @@ KIFMM__FN void kifmm__surface_at(const double *ref, int n, const double c[3], do
 #define KIFMM__C2E_RCOND (4 * DBL_EPSILON)   /* relative cut-off of the check-to-equivalent pinv */
 #endif
 /* the same for the kernels without the radial symmetry (their pinv is one dense SVD, whose values
-   below about 1e-12 of the largest are noise): measured on Stokes, p = 6..8, the error falls from
+   below about 1e-12 of the largest are noise): measured on the Stokeslet's 3 x 3 blocks, p = 6..8
+   (as the built-in Stokes was before its harmonic far field), the error falls from
    5.6e-3 (p = 7, cut 4 eps: the noise amplified) to 3e-6 with a cut between 1e-11 and 1e-7 */
 #ifndef KIFMM__C2E_RCOND_GENERIC
 #define KIFMM__C2E_RCOND_GENERIC 1e-8
@@ -2261,29 +2262,6 @@ static void kifmm__parity_build(int p, int *lut, kifmm__parity *par) {
     par->off[8] = b;
 }
 
-/* The parity basis of a 3-vector field on the surface (Stokes's equivalent and check vectors,
-   component planes of n): a reflection x_a -> -x_a also flips component a, so component c of
-   sector s is the scalar basis of sector s ^ (1 << c) in plane c. vec->cnt, idx, coef hold 3 n,
-   24 n, 24 n entries, allocated by the caller. */
-static void kifmm__parity_vector(const kifmm__parity *sc, int n, kifmm__parity *vec) {
-    int s, c, b = 0, r;
-    for (s = 0; s < 8; s++) {
-        vec->off[s] = b;
-        for (c = 0; c < 3; c++) {
-            int ss = s ^ (1 << c);
-            for (r = sc->off[ss]; r < sc->off[ss + 1]; r++, b++) {
-                int e;
-                vec->cnt[b] = sc->cnt[r];
-                for (e = 0; e < sc->cnt[r]; e++) {
-                    vec->idx[8 * b + e] = c * n + sc->idx[8 * r + e];
-                    vec->coef[8 * b + e] = sc->coef[8 * r + e];
-                }
-            }
-        }
-    }
-    vec->off[8] = b;
-}
-
 /* y = B_s x, x of the sector's n_s coordinates, y (n) overwritten */
 static void kifmm__parity_expand(const kifmm__parity *par, int s, int n, const double *x, double *y) {
     int r, e;
@@ -2494,18 +2472,11 @@ static void kifmm__sym_perm(int p, int g, int *pi, int *lut) {
 }
 
 /* P_g on a check (or equivalent) vector of o: index x of the vector goes to sp[x] >> 1, negated
-   when sp[x] & 1. A scalar kernel's is the point permutation pi; a vector kernel's (Stokes, whose
-   S(g x) = G S(x) G^T) also moves component c to the axis g sends it to, with that axis's sign:
-   (P_g f)_b at g(s_i) = s_b f_axis[b] at s_i. */
+   when sp[x] & 1; for the scalar (radial) kernels that use it, the point permutation pi, unsigned */
 static void kifmm__signed_perm(const kifmm__ops *o, int g, const int *pi, int *sp) {
-    const int *axis = kifmm__perm3[g / 8];
-    int n = o->n, i, b;
-    if (o->nc == n) {
-        for (i = 0; i < n; i++) sp[i] = 2 * pi[i];
-        return;
-    }
-    for (b = 0; b < 3; b++)
-        for (i = 0; i < n; i++) sp[axis[b] * n + i] = 2 * (b * n + pi[i]) + (g >> b & 1);
+    int i;
+    (void)g;
+    for (i = 0; i < o->n; i++) sp[i] = 2 * pi[i];
 }
 
 /* the symmetries the first half of the transfer vectors need, each vector's (g_of), its orbit's
@@ -3079,25 +3050,6 @@ done:
    has V = U, K_{-t} = K_t^T and the downward pseudo-inverse the upward one's transpose. */
 #define KIFMM__GEN_CHUNK_BYTES ((size_t)128 << 20)   /* of stacked kernel blocks at once */
 
-/* Stokes's matrix block: K[(a nt + i) + (b ns + j) ldk] = c (delta_ab / r + x_a x_b / r^3) */
-static void kifmm__kmat_stokes(const kifmm__kernel *k, const double *t, int nt, const double *s, int ns, double *km,
-                               size_t ldk) {
-    ptrdiff_t j;
-    KIFMM__OMP(omp parallel for schedule(static))
-    for (j = 0; j < ns; j++) {
-        int i, a, b;
-        for (i = 0; i < nt; i++) {
-            double x[3], r2, ir;
-            for (a = 0; a < 3; a++) x[a] = t[a * nt + i] - s[a * ns + j];
-            r2 = x[0] * x[0] + x[1] * x[1] + x[2] * x[2];
-            ir = r2 > 0 ? 1.0 / sqrt(r2) : 0.0;
-            for (a = 0; a < 3; a++)
-                for (b = 0; b < 3; b++)
-                    km[(size_t)a * nt + i + ((size_t)b * ns + j) * ldk] = k->c * ((a == b) * ir + x[a] * x[b] * ir * ir * ir);
-        }
-    }
-}
-
 /* a user kernel's block, one source and component at a time through its own function: the
    targets interleaved (3 nt) and its values (nt tdim) in w, per thread (nthr of them) */
 static void kifmm__kmat_user(const kifmm__kernel *k, const double *t, int nt, const double *s, int ns, double *km,
@@ -3129,10 +3081,6 @@ static kifmm_status kifmm__kmat(const kifmm__ops *o, const double *t, int nt, co
     int nthr = 1;
     if (k->kind == KIFMM_KERNEL_LAPLACE || k->kind == KIFMM_KERNEL_YUKAWA) {
         kifmm__kmat_radial(k, t, nt, s, ns, km, (int)ldk);
-        return KIFMM_OK;
-    }
-    if (k->kind == KIFMM_KERNEL_STOKES) {
-        kifmm__kmat_stokes(k, t, nt, s, ns, km, ldk);
         return KIFMM_OK;
     }
 #ifdef _OPENMP
@@ -3207,10 +3155,9 @@ static kifmm_status kifmm__gen_basis(kifmm__ops *o, const kifmm_blas *blas, cons
     return st;
 }
 
-/* check-to-equivalent: pinv K(check at rc w0 <- equivalent at re w0) = v (ne x r) u (r x nc); by
-   the parity sectors par when given (a symmetric kernel's K commutes with the reflections) */
+/* check-to-equivalent: pinv K(check at rc w0 <- equivalent at re w0) = v (ne x r) u (r x nc) */
 static kifmm_status kifmm__gen_pinv(kifmm__ops *o, const kifmm_blas *blas, double rc, double re, double **v,
-                                    double **u, int *rank, double *km, double *pts, const kifmm__parity *par) {
+                                    double **u, int *rank, double *km, double *pts) {
     int n = o->n;
     double zero[3] = {0, 0, 0};
     kifmm_status st;
@@ -3219,7 +3166,6 @@ static kifmm_status kifmm__gen_pinv(kifmm__ops *o, const kifmm_blas *blas, doubl
     if ((st = kifmm__kmat(o, pts, n, pts + 3 * (size_t)n, n, km, (size_t)o->nc)) != KIFMM_OK) return st;
     KIFMM__OALLOC(o, *v, (size_t)o->ne * (o->ne < o->nc ? o->ne : o->nc));
     KIFMM__OALLOC(o, *u, (size_t)(o->ne < o->nc ? o->ne : o->nc) * o->nc);
-    if (par) return kifmm__pinv_parity(&o->alloc, blas, o->nc, km, o->nc, par, KIFMM__C2E_RCOND_GENERIC, *v, *u, rank);
     return kifmm__pinv(&o->alloc, blas, o->nc, o->ne, km, o->nc, KIFMM__C2E_RCOND_GENERIC, *v, *u, rank);
 oom:
     return KIFMM_ERR_OUT_OF_MEMORY;
@@ -3260,13 +3206,10 @@ oom:
 }
 
 /* the M2L of any kernel: bases from the shell, cores U^T K_t V, recompressed */
-static kifmm_status kifmm__gen_m2l(kifmm__ops *o, const kifmm_blas *blas, int sym, int m2l_rank, double tol,
-                                   uint64_t seed, double *km, double *pts, const kifmm__parity *par) {
-    enum { HALF = KIFMM_NUM_TRANSFER / 2 };
-    int ne = o->ne, nc = o->nc, shell[KIFMM_NUM_TRANSFER], nsh = 0, t, k = 0, kv, d[3], nthr = 1, nform;
-    int r[KIFMM_NUM_TRANSFER], half_tv[HALF], rep_tv[HALF], rep_of[HALF], g_of[HALF], used[KIFMM__NSYM];
-    int nrep = 0, symok = 0, *sps = NULL;
-    size_t spsn = (size_t)KIFMM__NSYM * o->nc;
+static kifmm_status kifmm__gen_m2l(kifmm__ops *o, const kifmm_blas *blas, int m2l_rank, double tol,
+                                   uint64_t seed, double *km, double *pts) {
+    int ne = o->ne, nc = o->nc, shell[KIFMM_NUM_TRANSFER], nsh = 0, t, k = 0, kv, d[3], nthr = 1;
+    int r[KIFMM_NUM_TRANSFER], nform = KIFMM_NUM_TRANSFER;
     size_t kk, off, coren = 0, wsz = 0, wn, ubytes = (size_t)nc * nc * sizeof(double), vbytes = 0, tbytes = 0;
     double *ub = NULL, *vb = NULL, *sv = NULL, *svv = NULL, *core = NULL, *w = NULL, *t1 = NULL;
     kifmm_blas local;
@@ -3282,24 +3225,16 @@ static kifmm_status kifmm__gen_m2l(kifmm__ops *o, const kifmm_blas *blas, int sy
     sv = (double *)kifmm__alloc(&o->alloc, (size_t)(nc > ne ? nc : ne) * 2 * sizeof(double));
     if (!ub || !sv) goto done;
     svv = sv + (nc > ne ? nc : ne);
-    if (par) {                         /* U by parity sectors (a symmetric kernel) */
-        o->sigma = sv;
-        st = kifmm__basis_parity(o, blas, shell, nsh, par, ub);
-        o->sigma = NULL;
-    } else
-        st = kifmm__gen_basis(o, blas, shell, nsh, 1, ub, sv);    /* U: check side */
-    if (st != KIFMM_OK) goto done;
+    if ((st = kifmm__gen_basis(o, blas, shell, nsh, 1, ub, sv)) != KIFMM_OK) goto done;   /* U: check side */
     k = 1;
     while (k < nc && sv[k] > tol * sv[0]) k++;
-    if (!sym) {
-        vbytes = (size_t)ne * ne * sizeof(double);
-        st = KIFMM_ERR_OUT_OF_MEMORY;
-        if (!(vb = (double *)kifmm__alloc(&o->alloc, vbytes))) goto done;
-        if ((st = kifmm__gen_basis(o, blas, shell, nsh, 0, vb, svv)) != KIFMM_OK) goto done;   /* V */
-        kv = 1;
-        while (kv < ne && svv[kv] > tol * svv[0]) kv++;
-        k = kv > k ? kv : k;
-    }
+    vbytes = (size_t)ne * ne * sizeof(double);
+    st = KIFMM_ERR_OUT_OF_MEMORY;
+    if (!(vb = (double *)kifmm__alloc(&o->alloc, vbytes))) goto done;
+    if ((st = kifmm__gen_basis(o, blas, shell, nsh, 0, vb, svv)) != KIFMM_OK) goto done;       /* V */
+    kv = 1;
+    while (kv < ne && svv[kv] > tol * svv[0]) kv++;
+    k = kv > k ? kv : k;
     if (m2l_rank > 0) k = m2l_rank;
     k = k < nc ? k : nc;
     k = k < ne ? k : ne;
@@ -3311,22 +3246,11 @@ static kifmm_status kifmm__gen_m2l(kifmm__ops *o, const kifmm_blas *blas, int sy
     o->nsigma = nc;
     KIFMM__OALLOC(o, o->m2l_u, (size_t)nc * k);
     memcpy(o->m2l_u, ub, (size_t)nc * k * sizeof *ub);
-    if (sym) o->m2l_v = o->m2l_u;
-    else {
-        KIFMM__OALLOC(o, o->m2l_v, (size_t)ne * k);
-        memcpy(o->m2l_v, vb, (size_t)ne * k * sizeof *vb);
-    }
+    KIFMM__OALLOC(o, o->m2l_v, (size_t)ne * k);
+    memcpy(o->m2l_v, vb, (size_t)ne * k * sizeof *vb);
     KIFMM__OALLOC(o, o->m2l_r, KIFMM_NUM_TRANSFER);
     KIFMM__OALLOC(o, o->m2l_coff, KIFMM_NUM_TRANSFER + 1);
-    /* the dense cores: of the orbits' representatives (or of the whole first half) when
-       K_{-t} = K_t^T and the basis is invariant under the cube's symmetries, else of all */
-    if (sym) {
-        nrep = kifmm__m2l_orbits(half_tv, rep_tv, rep_of, g_of, used);
-        st = KIFMM_ERR_OUT_OF_MEMORY;
-        if (!(sps = (int *)kifmm__alloc(&o->alloc, spsn * sizeof *sps))) goto done;
-        if ((st = kifmm__m2l_symmetric(o, used, sps, &symok)) != KIFMM_OK) goto done;
-    }
-    nform = sym ? (symok ? nrep : KIFMM_NUM_TRANSFER / 2) : KIFMM_NUM_TRANSFER;
+    /* the dense cores, all 316 (a kernel of unknown symmetry) */
     coren = (size_t)nform * kk;
     tbytes = (size_t)k * ne * sizeof(double);
     st = KIFMM_ERR_OUT_OF_MEMORY;
@@ -3334,13 +3258,9 @@ static kifmm_status kifmm__gen_m2l(kifmm__ops *o, const kifmm_blas *blas, int sy
     t1 = (double *)kifmm__alloc(&o->alloc, tbytes);
     if (!core || !t1) goto done;
     for (t = 0; t < nform; t++) {
-        if ((st = kifmm__gen_block(o, sym && symok ? rep_tv[t] : t, pts, km, (size_t)nc)) != KIFMM_OK) goto done;
+        if ((st = kifmm__gen_block(o, t, pts, km, (size_t)nc)) != KIFMM_OK) goto done;
         kifmm__dgemm(blas, 1, 0, k, ne, nc, 1.0, o->m2l_u, nc, km, nc, 0.0, t1, k);        /* U^T K_t */
         kifmm__dgemm(blas, 0, 0, k, k, ne, 1.0, t1, k, o->m2l_v, ne, 0.0, core + (size_t)t * kk, k);
-    }
-    if (sym) {
-        st = kifmm__m2l_store(o, blas, symok, nform, core, m2l_rank, tol, seed, used, sps, g_of, rep_of);
-        goto done;
     }
     if (m2l_rank > 0) {
         for (t = 0; t < nform; t++) r[t] = k;
@@ -3379,38 +3299,20 @@ done:
     kifmm__free(&o->alloc, sv, (size_t)(nc > ne ? nc : ne) * 2 * sizeof(double));
     kifmm__free(&o->alloc, core, coren * sizeof *core);
     kifmm__free(&o->alloc, t1, tbytes);
-    kifmm__free(&o->alloc, sps, spsn * sizeof *sps);
     if (w) kifmm__free(&o->alloc, w, wsz);
     return st;
 }
 
-/* every operator of a kernel other than Laplace and Yukawa (o's kernel, sizes and surface set) */
+/* every operator of a user kernel (o's kernel, sizes and surface set) */
 static kifmm_status kifmm__ops_build_generic(kifmm__ops *o, const kifmm_blas *blas, int m2l_rank, double tol,
                                              uint64_t seed, int with_m2l) {
-    int sym = o->kern.kind == KIFMM_KERNEL_STOKES, big = o->ne > o->nc ? o->ne : o->nc, n = o->n, p = o->order;
+    int big = o->ne > o->nc ? o->ne : o->nc;
     size_t kmb = (size_t)o->nc * o->ne * sizeof(double), tmpb = (size_t)big * big * sizeof(double);
-    size_t pb = 6 * (size_t)o->n * sizeof(double), ub = 0, par1 = (size_t)n * (9 * sizeof(int) + 8 * sizeof(double));
-    size_t lutb = (size_t)p * p * p * sizeof(int);
+    size_t pb = 6 * (size_t)o->n * sizeof(double), ub = 0;
     double *km = (double *)kifmm__alloc(&o->alloc, kmb), *tmp = (double *)kifmm__alloc(&o->alloc, tmpb);
     double *pts = (double *)kifmm__alloc(&o->alloc, pb);
-    kifmm__parity par, vpar;
-    int *lut = NULL;
     kifmm_status st = KIFMM_ERR_OUT_OF_MEMORY;
     int nthr = 1;
-    memset(&par, 0, sizeof par);
-    memset(&vpar, 0, sizeof vpar);
-    if (sym) {                         /* Stokes: the reflections' parity sectors of 3-vector fields */
-        par.coef = (double *)kifmm__alloc(&o->alloc, par1);
-        vpar.coef = (double *)kifmm__alloc(&o->alloc, 3 * par1);
-        lut = (int *)kifmm__alloc(&o->alloc, lutb);
-        if (!par.coef || !vpar.coef || !lut) goto done;
-        par.cnt = (int *)(par.coef + 8 * (size_t)n);
-        par.idx = par.cnt + n;
-        vpar.cnt = (int *)(vpar.coef + 24 * (size_t)n);
-        vpar.idx = vpar.cnt + 3 * n;
-        kifmm__parity_build(p, lut, &par);
-        kifmm__parity_vector(&par, n, &vpar);
-    }
 #ifdef _OPENMP
     nthr = omp_get_max_threads();
 #endif
@@ -3421,17 +3323,13 @@ static kifmm_status kifmm__ops_build_generic(kifmm__ops *o, const kifmm_blas *bl
         if (!o->uscratch) goto done;
     }
     if (!km || !tmp || !pts) goto done;
-    st = kifmm__gen_pinv(o, blas, KIFMM_RADIUS_OUTER, KIFMM_RADIUS_INNER, &o->c2e_v, &o->c2e_u, &o->c2e_rank, km, pts,
-                         sym ? &vpar : NULL);
-    if (st == KIFMM_OK && !sym)
+    st = kifmm__gen_pinv(o, blas, KIFMM_RADIUS_OUTER, KIFMM_RADIUS_INNER, &o->c2e_v, &o->c2e_u, &o->c2e_rank, km, pts);
+    if (st == KIFMM_OK)
         st = kifmm__gen_pinv(o, blas, KIFMM_RADIUS_INNER, KIFMM_RADIUS_OUTER, &o->dc2e_v, &o->dc2e_u, &o->dc2e_rank, km,
-                             pts, NULL);
+                             pts);
     if (st == KIFMM_OK) st = kifmm__gen_translations(o, blas, km, pts, tmp);
-    if (st == KIFMM_OK && with_m2l) st = kifmm__gen_m2l(o, blas, sym, m2l_rank, tol, seed, km, pts, sym ? &vpar : NULL);
+    if (st == KIFMM_OK && with_m2l) st = kifmm__gen_m2l(o, blas, m2l_rank, tol, seed, km, pts);
 done:
-    kifmm__free(&o->alloc, par.coef, par1);
-    kifmm__free(&o->alloc, vpar.coef, 3 * par1);
-    kifmm__free(&o->alloc, lut, lutb);
     kifmm__free(&o->alloc, km, kmb);
     kifmm__free(&o->alloc, tmp, tmpb);
     kifmm__free(&o->alloc, pts, pb);
