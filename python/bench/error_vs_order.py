@@ -4,8 +4,8 @@
 
 Uniform random points in the unit cube (sources = targets), charges uniform in [-0.5, 0.5]
 (Stokes: forces, each component), leaf size 100; relative L2 error of the potential and of the
-gradient on 500 sampled targets against kifmm.direct. Stokes stops at order 6: its precomputation
-(dense SVDs of the 3x3-block kernel) takes about 20 s there on 2 cores and grows fast with the order.
+gradient on 500 sampled targets against kifmm.direct. Stokes stops at order 10 (its operators are
+Laplace's, four harmonic densities per force set: the precomputation is Laplace's).
 """
 import argparse
 import os
@@ -25,7 +25,7 @@ ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__
 ap.add_argument("--lam", type=float, default=10.0, help="Yukawa's lambda on the unit cube")
 ap.add_argument("--laplace-orders", default="3-12")
 ap.add_argument("--yukawa-orders", default="3-10")
-ap.add_argument("--stokes-orders", default="3-6")
+ap.add_argument("--stokes-orders", default="3-10")
 args = ap.parse_args()
 
 
