@@ -3873,10 +3873,17 @@ static void kifmm__leaf_block(kifmm__eval *e, int b, size_t j0, size_t m, const 
                               const kifmm__parts *p) {
     const kifmm_tree *t = e->tree;
     size_t n = (size_t)e->n, nb = (size_t)t->nboxes, j, width, lo[KIFMM_MAX_U], hi[KIFMM_MAX_U];
-    size_t td = (size_t)e->tdim, ndo;
+    size_t td = e->harm ? 3 : (size_t)e->tdim, ndo = (size_t)e->call.nd / (e->harm ? 4 : 1), wu;
     int nd = e->call.nd, a, nr = 0, r;
     double t0 = kifmm__now(), t1;
-    kifmm__tgt g = kifmm__block_tgt(e, j0, m, p->out, td, (size_t)nd, e->call.want_grad, e->call.want_hess, &width);
+    kifmm__tgt g = kifmm__block_tgt(e, j0, m, p->out, (size_t)e->tdim, (size_t)nd, e->call.want_grad,
+                                    e->call.want_hess, &width), u = g, *near = &g;
+    /* harm: the far field's harmonics in g, what is taken from particles (the near kernel, exact
+       and cheaper than four densities with Hessians) in u, the block the caller receives */
+    if (e->harm) {
+        u = kifmm__block_tgt(e, j0, m, p->out + width, 3, ndo, e->call.grad != NULL, 0, &wu);
+        near = &u;
+    }
     if ((mask & KIFMM__LEAF_L2P) && dq) {
         kifmm__src s = kifmm__surface_src(e, kifmm__box_surface(e, b, KIFMM_RADIUS_OUTER, p->surf), dq, (size_t)e->ne);
         kifmm__interact(&e->kern, nd, &s, &g, p->scratch);
@@ -3888,11 +3895,13 @@ static void kifmm__leaf_block(kifmm__eval *e, int b, size_t j0, size_t m, const 
             size_t s0 = t->src_begin[w], s1 = t->src_end[w];
             kifmm__src s;
             if (s1 == s0) continue;
-            if (s1 - s0 <= n)              /* fewer sources than surface points: take them directly */
-                s = kifmm__particles(e, s0, s1);
-            else
-                s = kifmm__surface_src(e, kifmm__box_surface(e, w, KIFMM_RADIUS_INNER, p->surf),
-                                       e->equiv + (size_t)w * e->ne, nb * e->ne);
+            if (s1 - s0 <= n) {            /* fewer sources than surface points: take them directly */
+                s = kifmm__particles_near(e, s0, s1);
+                kifmm__interact(&e->near, (int)ndo, &s, near, p->scratch);
+                continue;
+            }
+            s = kifmm__surface_src(e, kifmm__box_surface(e, w, KIFMM_RADIUS_INNER, p->surf),
+                                   e->equiv + (size_t)w * e->ne, nb * e->ne);
             kifmm__interact(&e->kern, nd, &s, &g, p->scratch);
         }
     t1 = kifmm__now(); p->timer[KIFMM_OP_M2P] += t1 - t0; t0 = t1;
@@ -3902,17 +3911,11 @@ static void kifmm__leaf_block(kifmm__eval *e, int b, size_t j0, size_t m, const 
         for (a = b; a >= 0 && t->tgt_end[a] - t->tgt_begin[a] <= n; a = t->parent[a])
             for (j = t->x_off[a]; j < t->x_off[a + 1]; j++) {
                 int x = t->x_idx[j];
-                kifmm__src s = kifmm__particles(e, t->src_begin[x], t->src_end[x]);
-                kifmm__interact(&e->kern, nd, &s, &g, p->scratch);
+                kifmm__src s = kifmm__particles_near(e, t->src_begin[x], t->src_end[x]);
+                kifmm__interact(&e->near, (int)ndo, &s, near, p->scratch);
             }
     t1 = kifmm__now(); p->timer[KIFMM_OP_P2L] += t1 - t0; t0 = t1;
-    ndo = (size_t)nd;
-    if (e->harm) {                         /* the far field's harmonics into Stokes, then Stokes near */
-        kifmm__tgt u = kifmm__block_tgt(e, j0, m, p->out + width, 3, ndo /= 4, e->call.grad != NULL, 0, &width);
-        kifmm__harm_combine(e, &g, &u);
-        g = u;
-        td = 3;
-    }
+    if (e->harm) kifmm__harm_combine(e, &g, &u);   /* (its time counts as P2P's) */
     if (mask & KIFMM__LEAF_P2P) {
         /* U-list sources that are contiguous in Morton order merge into one range, so the
            targets' sums are loaded and stored once per range, not once per box */
@@ -3929,10 +3932,10 @@ static void kifmm__leaf_block(kifmm__eval *e, int b, size_t j0, size_t m, const 
             kifmm__src s;
             for (r++; r < nr && lo[r] == s1; r++) s1 = hi[r];
             s = kifmm__particles_near(e, s0, s1);
-            kifmm__interact(&e->near, (int)ndo, &s, &g, p->scratch);
+            kifmm__interact(&e->near, (int)ndo, &s, near, p->scratch);
         }
     }
-    kifmm__block_out(e, &g, j0, td, ndo);
+    kifmm__block_out(e, near, j0, td, ndo);
     t1 = kifmm__now(); p->timer[KIFMM_OP_P2P] += t1 - t0;
 }
 
