@@ -221,6 +221,20 @@ KIFMM_DEF int kifmm_order_for_tolerance(double tol) {
     return 16;
 }
 
+/* Stokes's own (bench/order_table.c ... stokes, README "Kernels"): the velocity's worst error
+   over the same distributions, held back ones included, and over 10^6 cube points at orders 3-8;
+   its velocity and gradient are derivatives of harmonic densities, so it reaches 10-45 times
+   Laplace's error at one order */
+static int kifmm__stokes_order_for_tolerance(double tol) {
+    static const struct { int order; double reach; } table[] = {
+        {3, 1.1e-2}, {4, 2.2e-3}, {5, 2.4e-4}, {6, 3.4e-5}, {7, 4.6e-6}, {8, 9.0e-7}, {9, 1.3e-7},
+        {10, 6.9e-8}, {11, 3.8e-9}, {12, 7.4e-10}, {13, 4.4e-10}, {14, 2.0e-10}, {15, 5.3e-11}};
+    size_t i;
+    for (i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (table[i].reach <= tol) return table[i].order;
+    return 16;
+}
+
 KIFMM_DEF double kifmm_default_m2l_tolerance(int order) {
     return pow(10.0, -(double)order);
 }
@@ -389,7 +403,10 @@ static kifmm_status kifmm__resolve(const kifmm_config *in, kifmm_config *c, kifm
                "box (centre finite and within +-1e150, half width >= 64 ulps of it)", c->box[3]);
 #undef KIFMM__BAD
     if (kifmm__resolve_kernel(c, k) != KIFMM_OK) return KIFMM_ERR_INVALID_ARGUMENT;
-    if (c->order == 0) c->order = c->tolerance > 0 ? kifmm_order_for_tolerance(c->tolerance) : 6;
+    if (c->order == 0 && c->tolerance > 0)   /* Stokes has its own table, the others Laplace's */
+        c->order = k->kind == KIFMM_KERNEL_STOKES ? kifmm__stokes_order_for_tolerance(c->tolerance)
+                                                  : kifmm_order_for_tolerance(c->tolerance);
+    if (c->order == 0) c->order = 6;
     if (c->leaf_size == 0) c->leaf_size = kifmm_default_leaf_size(c->order, c->kernel.kind);
     if (c->max_depth == 0) c->max_depth = KIFMM_MAX_DEPTH;
     if (c->m2l_tolerance == 0) c->m2l_tolerance = kifmm_default_m2l_tolerance(c->order);

@@ -212,6 +212,51 @@ static void test_stokes_nd(void) {
     free(x); free(q); free(u); free(g); free(ru); free(rg);
 }
 
+/* config.tolerance alone with Stokes: its own table's order, and the velocity error under the
+   tolerance on distributions it was not calibrated on at this size (a shell of radius 0.9..1 and
+   two clusters, 2000 points, the default leaf) */
+static void test_stokes_tolerance(void) {
+    static const double tols[3] = {1e-3, 1e-5, 1e-7};
+    static const int want[3] = {5, 7, 10};
+    size_t n = quick ? 800 : 2000, i;
+    double *x[2], *q = (double *)malloc(3 * n * sizeof *q), *u = (double *)malloc(3 * n * sizeof *u);
+    double *ru = (double *)malloc(3 * n * sizeof *ru);
+    int k, d;
+    x[0] = tu_new_points(n, TU_SPHERE);
+    x[1] = tu_new_points(n, TU_TWO_CLUSTERS);
+    for (i = 0; i < n; i++) {
+        double s = 0.9 + 0.1 * tu_rand();
+        x[0][3 * i] *= s; x[0][3 * i + 1] *= s; x[0][3 * i + 2] *= s;
+    }
+    for (i = 0; i < 3 * n; i++) q[i] = tu_rand() - 0.5;
+    for (k = 0; k < (quick ? 2 : 3); k++)
+        for (d = 0; d < 2; d++) {
+            kifmm_config c;
+            kifmm_eval_desc e;
+            kifmm_stats st;
+            kifmm *f = NULL;
+            double err;
+            memset(&c, 0, sizeof c);
+            memset(&e, 0, sizeof e);
+            c.kernel.kind = KIFMM_KERNEL_STOKES;
+            c.tolerance = tols[k];
+            e.charges = q; e.potentials = u;
+            CHECK(kifmm_create(&f, &c, x[d], n, x[d], n) == KIFMM_OK && kifmm_evaluate_ex(f, &e) == KIFMM_OK,
+                  "stokes tolerance %g", tols[k]);
+            if (!f) continue;
+            kifmm_get_stats(f, &st);
+            e.potentials = ru;
+            CHECK(kifmm_direct_ex(&c, x[d], n, x[d], n, &e) == KIFMM_OK, "stokes tolerance direct");
+            err = rel(u, ru, 3 * n);
+            printf("stokes tolerance %.0e, %s: order %d, velocity error %.2e\n", tols[k], d ? "two clusters" : "shell",
+                   st.order, err);
+            CHECK(st.order == want[k], "stokes tolerance %g: order %d, the table says %d", tols[k], st.order, want[k]);
+            CHECK(err <= tols[k], "stokes tolerance %g: error %.2e above it", tols[k], err);
+            kifmm_destroy(f);
+        }
+    free(x[0]); free(x[1]); free(q); free(u); free(ru);
+}
+
 static void test_user(void) {
     static double lam = 3, mu = 1;
     run r;
@@ -353,6 +398,7 @@ int main(int argc, char **argv) {
     test_yukawa();
     test_stokes();
     test_stokes_nd();
+    test_stokes_tolerance();
     test_user();
     printf("%s: %d failures\n", tu_failures ? "FAIL" : "OK", tu_failures);
     return tu_failures != 0;
