@@ -206,19 +206,23 @@ KIFMM_DEF const char *kifmm_status_string(kifmm_status s) {
 /* ==== CONFIG ================================================================================== */
 KIFMM_DEF const char *kifmm_version(void) { return "0.2.0"; }
 
+/* the lowest order of 3 .. 15 whose measured reach (reach[p - 3]) is at most tol, else 16 */
+static int kifmm__order_from_reach(const double reach[13], double tol) {
+    int i;
+    for (i = 0; i < 13; i++)
+        if (reach[i] <= tol) return i + 3;
+    return 16;
+}
+
 /* measured (bench/order_table.c, README "Choosing the settings"): the lowest order whose worst
    relative L2 potential error over the test distributions is at most the tolerance */
 KIFMM_DEF int kifmm_order_for_tolerance(double tol) {
-    /* the worst error measured at each order (rounded up to two digits), with no further margin:
-       the worst distribution is the margin; two held-back distributions, and 10^6 points of the
-       cube and the sphere at the default leaf sizes, stay below it at every order */
-    static const struct { int order; double reach; } table[] = {
-        {3, 2.1e-3}, {4, 2.2e-4}, {5, 2.3e-5}, {6, 2.9e-6}, {7, 3.5e-7}, {8, 5.1e-8}, {9, 7.9e-9},
-        {10, 2.2e-9}, {11, 1.6e-10}, {12, 3.0e-11}, {13, 5.0e-12}, {14, 2.1e-12}, {15, 3.7e-13}};
-    size_t i;
-    for (i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (table[i].reach <= tol) return table[i].order;
-    return 16;
+    /* the worst error measured at orders 3 .. 15 (rounded up to two digits), with no further
+       margin: the worst distribution is the margin; two held-back distributions, and 10^6 points
+       of the cube and the sphere at the default leaf sizes, stay below it at every order */
+    static const double reach[13] = {2.1e-3, 2.2e-4, 2.3e-5, 2.9e-6, 3.5e-7, 5.1e-8, 7.9e-9,
+                                     2.2e-9, 1.6e-10, 3.0e-11, 5.0e-12, 2.1e-12, 3.7e-13};
+    return kifmm__order_from_reach(reach, tol);
 }
 
 /* Stokes's own (bench/order_table.c ... stokes, README "Kernels"): the velocity's worst error
@@ -226,13 +230,9 @@ KIFMM_DEF int kifmm_order_for_tolerance(double tol) {
    its velocity and gradient are derivatives of harmonic densities, so it reaches 10-45 times
    Laplace's error at one order */
 static int kifmm__stokes_order_for_tolerance(double tol) {
-    static const struct { int order; double reach; } table[] = {
-        {3, 1.1e-2}, {4, 2.2e-3}, {5, 2.4e-4}, {6, 3.4e-5}, {7, 4.6e-6}, {8, 9.0e-7}, {9, 1.3e-7},
-        {10, 6.9e-8}, {11, 3.8e-9}, {12, 7.4e-10}, {13, 4.4e-10}, {14, 2.0e-10}, {15, 5.3e-11}};
-    size_t i;
-    for (i = 0; i < sizeof table / sizeof table[0]; i++)
-        if (table[i].reach <= tol) return table[i].order;
-    return 16;
+    static const double reach[13] = {1.1e-2, 2.2e-3, 2.4e-4, 3.4e-5, 4.6e-6, 9.0e-7, 1.3e-7,
+                                     6.9e-8, 3.8e-9, 7.4e-10, 4.4e-10, 2.0e-10, 5.3e-11};
+    return kifmm__order_from_reach(reach, tol);
 }
 
 KIFMM_DEF double kifmm_default_m2l_tolerance(int order) {

@@ -2473,9 +2473,8 @@ static void kifmm__sym_perm(int p, int g, int *pi, int *lut) {
 
 /* P_g on a check (or equivalent) vector of o: index x of the vector goes to sp[x] >> 1, negated
    when sp[x] & 1; for the scalar (radial) kernels that use it, the point permutation pi, unsigned */
-static void kifmm__signed_perm(const kifmm__ops *o, int g, const int *pi, int *sp) {
+static void kifmm__signed_perm(const kifmm__ops *o, const int *pi, int *sp) {
     int i;
-    (void)g;
     for (i = 0; i < o->n; i++) sp[i] = 2 * pi[i];
 }
 
@@ -2513,7 +2512,7 @@ static kifmm_status kifmm__m2l_symmetric(kifmm__ops *o, const int *used, int *sp
     for (g = 0; g < KIFMM__NSYM && *ok; g++) {
         if (!used[g]) continue;
         kifmm__sym_perm(p, g, pi, lut);
-        kifmm__signed_perm(o, g, pi, sps + (size_t)g * o->nc);
+        kifmm__signed_perm(o, pi, sps + (size_t)g * o->nc);
         *ok = kifmm__sym_invariant(o, sps + (size_t)g * o->nc, w);
     }
     st = KIFMM_OK;
@@ -2878,7 +2877,7 @@ static int kifmm__u_by_sector(const kifmm__ops *o, double *us, int *ord, int *of
     int n = o->nc, k = o->k, a, c, s, *sec = ord + k;   /* (ord holds 2 k ints: the second half scratch) */
     for (c = 0; c < 3; c++) {           /* the reflections x, y, z: g = 1, 2, 4 */
         kifmm__sym_perm(o->order, 1 << c, pi, lut);
-        kifmm__signed_perm(o, 1 << c, pi, refl + (size_t)c * n);
+        kifmm__signed_perm(o, pi, refl + (size_t)c * n);
     }
     for (a = 0; a < k; a++)
         if ((sec[a] = kifmm__vec_sector(n, o->m2l_u + (size_t)a * n, refl)) < 0) return 0;

@@ -12,6 +12,7 @@
 #endif
 #define KIFMM_IMPLEMENTATION
 #include "kifmm.h"
+#include "../tests/testutil.h"   /* tu_user_laplace: the tests' Laplace callback */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,20 +31,6 @@ static double uni(unsigned long long *s) {           /* splitmix64 -> [0, 1) */
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return (double)((z ^ (z >> 31)) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static void user_laplace(const double *t, size_t nt, const double *s, size_t ns, const double *q, double *v, void *u) {
-    size_t i, j;
-    (void)u;
-    for (i = 0; i < nt; i++) {
-        double acc = 0;
-        for (j = 0; j < ns; j++) {
-            double dx = t[3 * i] - s[3 * j], dy = t[3 * i + 1] - s[3 * j + 1], dz = t[3 * i + 2] - s[3 * j + 2];
-            double r2 = dx * dx + dy * dy + dz * dz;
-            if (r2 > 0) acc += q[j] / sqrt(r2);
-        }
-        v[i] += 0.079577471545947667884 * acc;
-    }
 }
 
 static int cmpd(const void *a, const void *b) {
@@ -76,6 +63,7 @@ int main(int argc, char **argv) {
     unsigned long long seed = 2024;
     int a, k, ri;
     struct rusage ru;
+    (void)tu_failures;   /* (testutil.h is here for its Laplace callback only) */
     for (a = 1; a < argc; a++) {
         const char *s = argv[a], *val = a + 1 < argc ? argv[a + 1] : "";
         if (!strcmp(s, "--n")) { o.n = atof(val); a++; }
@@ -106,7 +94,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(o.kernel, "stokes")) { c.kernel.kind = KIFMM_KERNEL_STOKES; c.kernel.param = o.param; }
     else if (!strcmp(o.kernel, "user")) {
         c.kernel.kind = KIFMM_KERNEL_USER; c.kernel.source_dim = c.kernel.target_dim = 1;
-        c.kernel.homogeneity = -1; c.kernel.eval = user_laplace;
+        c.kernel.homogeneity = -1; c.kernel.eval = tu_user_laplace;
     } else if (strcmp(o.kernel, "laplace")) { usage(); return 2; }
     sd = td = !strcmp(o.kernel, "stokes") ? 3 : 1;
     nd = (size_t)o.nd;

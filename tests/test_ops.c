@@ -374,7 +374,7 @@ static void test_sym_check(void) {
         o.k = j;
         for (g = 0; g < 48; g++) {
             kifmm__sym_perm(6, g, pi, lut);
-            kifmm__signed_perm(&o, g, pi, sp);
+            kifmm__signed_perm(&o, pi, sp);
             fails += !kifmm__sym_invariant(&o, sp, w);
         }
         if (gap <= 1e-10) { tried_split++; CHECK(fails > 0, "cut %d inside a multiplet passed", j); }
