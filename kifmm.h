@@ -189,7 +189,19 @@ struct kifmm {
     double        ops_hw;              /* per level: the root half-width the sets were built for */
     kifmm__eval   eval;
     kifmm_stats   stats;
+    /* a distributed object (kifmm_mpi.h): its own entry points, its state, and the exchange run
+       between the upward and the downward pass; all NULL on one node */
+    const struct kifmm__dist_vt *dist;
+    void         *dist_state;
+    void        (*mid)(kifmm *f);
 };
+
+typedef struct kifmm__dist_vt {
+    kifmm_status (*evaluate)(kifmm *f, const kifmm_eval_desc *desc);
+    kifmm_status (*set_points)(kifmm *f, const double *s, size_t ns, const double *t, size_t nt);
+    kifmm_status (*stats)(const kifmm *f, kifmm_stats *s);
+    void (*destroy)(kifmm *f);
+} kifmm__dist_vt;
 
 KIFMM_DEF const char *kifmm_status_string(kifmm_status s) {
     switch (s) {
@@ -523,29 +535,52 @@ static kifmm_status kifmm__build_ops(kifmm *f, const kifmm_tree *t, kifmm__ops *
     return KIFMM_OK;
 }
 
+static kifmm_status kifmm__build_on_tree(kifmm *f, kifmm_tree *tp, double seconds, int (*agree)(void *, int),
+                                         void *user);
+
 /* tree, operator sets and evaluation buffers for a validated point set, into new structs; the
    object changes only when everything succeeded */
 static kifmm_status kifmm__build_points(kifmm *f, const double *s, size_t ns, const double *t, size_t nt) {
     kifmm_tree tree;
-    kifmm__eval ev;
-    kifmm__ops *ops = NULL;
-    int nops = 0, moved = 0;
     kifmm_status st;
-    double t0 = kifmm__now(), seconds;
+    double t0 = kifmm__now();
     st = kifmm__tree_build_ex(&tree, &f->cfg.allocator, s, ns, t, nt, f->cfg.leaf_size, f->cfg.max_depth,
                               KIFMM_TREE_PRUNE | KIFMM_TREE_RESOLUTION, f->cfg.box[3] > 0 ? f->cfg.box : NULL, NULL);
     if (st == KIFMM_ERR_OUT_OF_MEMORY) kifmm__log(&f->cfg, st, "out of memory building the tree for %zu points", ns + nt);
     else if (st != KIFMM_OK)
         kifmm__log(&f->cfg, st, "building the tree for %zu points failed: %s", ns + nt, kifmm_status_string(st));
     if (st != KIFMM_OK) return st;
-    seconds = kifmm__now() - t0;
+    return kifmm__build_on_tree(f, &tree, kifmm__now() - t0, NULL, NULL);
+}
+
+/* operator sets and evaluation buffers for a built tree, which the object takes (or frees);
+   agree (distributed): whether every rank got as far, asked once before anything is committed */
+static kifmm_status kifmm__build_on_tree(kifmm *f, kifmm_tree *tp, double seconds, int (*agree)(void *, int),
+                                         void *user) {
+    kifmm_tree tree = *tp;
+    kifmm__eval ev;
+    kifmm__ops *ops = NULL;
+    int nops = 0, moved = 0;
+    size_t ns = tree.nsources, nt = tree.ntargets;
+    kifmm_status st;
+    double t0;
+    memset(tp, 0, sizeof *tp);
     st = kifmm__build_ops(f, &tree, &ops, &nops, &moved);
-    if (st != KIFMM_OK) { kifmm__tree_free(&tree); return st; }
+    if (st != KIFMM_OK) {
+        if (agree) agree(user, 0);
+        kifmm__tree_free(&tree);
+        return st;
+    }
     t0 = kifmm__now();
     st = kifmm__eval_init(&ev, ops, nops, &tree, &f->far, &f->kern, &f->cfg.blas, f->cfg.threads, f->cfg.nd);
-    if (st != KIFMM_OK) {
+    if (st != KIFMM_OK)
         kifmm__log(&f->cfg, st, st == KIFMM_ERR_OUT_OF_MEMORY ? "out of memory for the evaluation buffers of %zu points"
                                                                : "the tree of %zu points broke an invariant", ns + nt);
+    if (agree && !agree(user, st == KIFMM_OK) && st == KIFMM_OK) {
+        kifmm__eval_free(&ev, &f->cfg.allocator);
+        st = KIFMM_ERR_INTERNAL;            /* (another rank's failure: the caller agrees on its status) */
+    }
+    if (st != KIFMM_OK) {
         if (moved >= 0) {                   /* new sets: give back those built here */
             kifmm__ops_array_free(&f->cfg.allocator, ops, nops, moved);
         }
@@ -569,6 +604,25 @@ static kifmm_status kifmm__build_points(kifmm *f, const double *s, size_t ns, co
     return KIFMM_OK;
 }
 
+/* an object without points for a resolved config and kernel */
+static kifmm *kifmm__new(const kifmm_config *c, const kifmm__kernel *k) {
+    kifmm *f = (kifmm *)kifmm__alloc(&c->allocator, sizeof *f);
+    if (!f) {
+        kifmm__log(c, KIFMM_ERR_OUT_OF_MEMORY, "out of memory for the kifmm object (%zu bytes)", sizeof *f);
+        return NULL;
+    }
+    memset(f, 0, sizeof *f);
+    f->cfg = *c;
+    f->kern = f->far = *k;
+    if (k->kind == KIFMM_KERNEL_STOKES) {   /* Laplace operators: 4 densities, not 3 x 3 blocks */
+        f->far.kind = KIFMM_KERNEL_LAPLACE;
+        f->far.sdim = f->far.tdim = 1;
+        f->far.c = KIFMM_INV_4PI;
+    }
+    f->per_level = k->h != k->h;            /* no homogeneity: a set per level */
+    return f;
+}
+
 KIFMM_DEF kifmm_status kifmm_create(kifmm **out, const kifmm_config *config, const double *sources,
                                      size_t nsources, const double *targets, size_t ntargets) {
     kifmm_config c;
@@ -585,20 +639,7 @@ KIFMM_DEF kifmm_status kifmm_create(kifmm **out, const kifmm_config *config, con
     if (st == KIFMM_OK) st = kifmm__validate_points(&c, sources, nsources, targets, ntargets);
     if (st == KIFMM_OK) st = kifmm__check_homogeneity(&c, &k);
     if (st != KIFMM_OK) return st;
-    f = (kifmm *)kifmm__alloc(&c.allocator, sizeof *f);
-    if (!f) {
-        kifmm__log(&c, KIFMM_ERR_OUT_OF_MEMORY, "out of memory for the kifmm object (%zu bytes)", sizeof *f);
-        return KIFMM_ERR_OUT_OF_MEMORY;
-    }
-    memset(f, 0, sizeof *f);
-    f->cfg = c;
-    f->kern = f->far = k;
-    if (k.kind == KIFMM_KERNEL_STOKES) {    /* Laplace operators: 4 densities, not 3 x 3 blocks */
-        f->far.kind = KIFMM_KERNEL_LAPLACE;
-        f->far.sdim = f->far.tdim = 1;
-        f->far.c = KIFMM_INV_4PI;
-    }
-    f->per_level = k.h != k.h;              /* no homogeneity: a set per level */
+    if (!(f = kifmm__new(&c, &k))) return KIFMM_ERR_OUT_OF_MEMORY;
     old = kifmm__threads_begin(c.threads);
     st = kifmm__build_points(f, sources, nsources, targets, ntargets);
     kifmm__threads_end(old);
@@ -615,6 +656,7 @@ KIFMM_DEF kifmm_status kifmm_set_points(kifmm *f, const double *sources, size_t 
     kifmm_status st;
     int old;
     if (!f) return KIFMM_ERR_INVALID_ARGUMENT;
+    if (f->dist) return f->dist->set_points(f, sources, nsources, targets, ntargets);
     st = kifmm__validate_points(&f->cfg, sources, nsources, targets, ntargets);
     if (st != KIFMM_OK) return st;
     old = kifmm__threads_begin(f->cfg.threads);
@@ -626,6 +668,7 @@ KIFMM_DEF kifmm_status kifmm_set_points(kifmm *f, const double *sources, size_t 
 KIFMM_DEF void kifmm_destroy(kifmm *f) {
     kifmm_allocator al;
     if (!f) return;
+    if (f->dist) f->dist->destroy(f);
     al = f->cfg.allocator;
     kifmm__eval_free(&f->eval, &al);
     kifmm__tree_free(&f->tree);
@@ -633,9 +676,17 @@ KIFMM_DEF void kifmm_destroy(kifmm *f) {
     kifmm__free(&al, f, sizeof *f);
 }
 
+static kifmm_status kifmm__local_stats(const kifmm *f, kifmm_stats *s);
+
 KIFMM_DEF kifmm_status kifmm_get_stats(const kifmm *f, kifmm_stats *s) {
-    int i;
     if (!f || !s) return KIFMM_ERR_INVALID_ARGUMENT;
+    if (f->dist) return f->dist->stats(f, s);
+    return kifmm__local_stats(f, s);
+}
+
+/* this object's (on MPI: this rank's) figures */
+static kifmm_status kifmm__local_stats(const kifmm *f, kifmm_stats *s) {
+    int i;
     *s = f->stats;
     s->depth = f->tree.depth;
     s->leaves = (size_t)f->tree.nleaves;
@@ -664,6 +715,7 @@ static void kifmm__passes(kifmm *f) {
 #define KIFMM__TIME(op, call) do { t0 = kifmm__now(); call; sec[op] += kifmm__now() - t0; } while (0)
     KIFMM__TIME(KIFMM_OP_P2M, kifmm__op_p2m(e));
     for (l = t->depth; l >= 1; l--) KIFMM__TIME(KIFMM_OP_M2M, kifmm__op_m2m(e, l));
+    if (f->mid) f->mid(f);                  /* distributed: the remote multipoles and charges */
     for (l = 2; l <= t->depth; l++) KIFMM__TIME(KIFMM_OP_M2L, kifmm__op_m2l(e, l));
     KIFMM__TIME(KIFMM_OP_P2L, kifmm__op_p2l(e));
     for (l = 2; l < t->depth; l++) KIFMM__TIME(KIFMM_OP_L2L, kifmm__op_l2l(e, l));
@@ -721,23 +773,13 @@ static kifmm_status kifmm__check_user_output(const kifmm_config *c, const double
     return KIFMM_OK;
 }
 
-/* a checked evaluation: the inputs into sorted planes, the passes, results into the caller's arrays */
-static kifmm_status kifmm__evaluate(kifmm *f, const kifmm_eval_desc *desc) {
+/* the caller's sources whose index is in [lo, hi) into the sorted planes */
+static void kifmm__pack(kifmm *f, const kifmm_eval_desc *desc, size_t lo, size_t hi) {
     const kifmm_tree *t = &f->tree;
     kifmm__eval *e = &f->eval;
-    size_t ns = t->nsources, nt = t->ntargets, sd = (size_t)e->sdim, nd = (size_t)(desc->nd ? desc->nd : 1);
-    size_t nchk = nd * (e->harm ? 4 : 1) * (size_t)e->nc * t->nboxes;
-    double t0 = kifmm__now();
+    size_t ns = t->nsources, sd = (size_t)e->sdim, nd = (size_t)(desc->nd ? desc->nd : 1);
     ptrdiff_t j;
-    int old;
-    e->call.nd = (int)nd * (e->harm ? 4 : 1);
-    e->call.has_q = desc->charges != NULL;
-    e->call.has_dip = desc->dipoles != NULL;
-    e->call.pot = desc->potentials;
-    e->call.grad = desc->gradients;
-    e->call.hess = desc->hessians;
-    e->call.want_grad = e->harm || desc->gradients || desc->hessians;
-    e->call.want_hess = e->harm ? desc->gradients != NULL : desc->hessians != NULL;
+#define KIFMM__SKIP(j) (t->src_perm[j] < lo || t->src_perm[j] >= hi)
     KIFMM__OMP(omp parallel num_threads(e->nthreads))
     {
         size_t d, b;
@@ -745,6 +787,7 @@ static kifmm_status kifmm__evaluate(kifmm *f, const kifmm_eval_desc *desc) {
         for (j = 0; j < (ptrdiff_t)(desc->charges && e->harm ? ns : 0); j++) {
             /* per set: the three forces, then their moment (y - c) . f about the root's centre */
             const double *q = desc->charges + t->src_perm[j] * 3 * nd;
+            if (KIFMM__SKIP(j)) continue;
             for (d = 0; d < nd; d++) {
                 double m = 0;
                 for (b = 0; b < 3; b++) {
@@ -757,18 +800,42 @@ static kifmm_status kifmm__evaluate(kifmm *f, const kifmm_eval_desc *desc) {
         KIFMM__OMP(omp for schedule(static) nowait)
         for (j = 0; j < (ptrdiff_t)(desc->charges && !e->harm ? ns : 0); j++) {
             const double *q = desc->charges + t->src_perm[j] * sd * nd;
+            if (KIFMM__SKIP(j)) continue;
             for (d = 0; d < nd; d++)
                 for (b = 0; b < sd; b++) e->q[(d * sd + b) * ns + (size_t)j] = q[b * nd + d];
         }
         KIFMM__OMP(omp for schedule(static) nowait)
         for (j = 0; j < (ptrdiff_t)(desc->dipoles ? ns : 0); j++) {
             const double *v = desc->dipoles + t->src_perm[j] * 3 * nd;
+            if (KIFMM__SKIP(j)) continue;
             for (d = 0; d < nd; d++)
                 for (b = 0; b < 3; b++) e->dip[(d * 3 + b) * ns + (size_t)j] = v[b * nd + d];
         }
-        KIFMM__OMP(omp for schedule(static) nowait)
-        for (j = 0; j < (ptrdiff_t)nchk; j++) e->check[j] = 0;
     }
+#undef KIFMM__SKIP
+}
+
+/* a checked evaluation: the inputs into sorted planes, the passes, results into the caller's
+   arrays. Sources from pack_hi on are packed later (distributed: by the mid-pass exchange). */
+static kifmm_status kifmm__evaluate(kifmm *f, const kifmm_eval_desc *desc, size_t pack_hi) {
+    const kifmm_tree *t = &f->tree;
+    kifmm__eval *e = &f->eval;
+    size_t nt = t->ntargets, nd = (size_t)(desc->nd ? desc->nd : 1);
+    size_t nchk = nd * (e->harm ? 4 : 1) * (size_t)e->nc * t->nboxes;
+    double t0 = kifmm__now();
+    ptrdiff_t j;
+    int old;
+    e->call.nd = (int)nd * (e->harm ? 4 : 1);
+    e->call.has_q = desc->charges != NULL;
+    e->call.has_dip = desc->dipoles != NULL;
+    e->call.pot = desc->potentials;
+    e->call.grad = desc->gradients;
+    e->call.hess = desc->hessians;
+    e->call.want_grad = e->harm || desc->gradients || desc->hessians;
+    e->call.want_hess = e->harm ? desc->gradients != NULL : desc->hessians != NULL;
+    kifmm__pack(f, desc, 0, pack_hi);
+    KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
+    for (j = 0; j < (ptrdiff_t)nchk; j++) e->check[j] = 0;
     old = kifmm__threads_begin(f->cfg.threads);
     kifmm__passes(f);
     kifmm__threads_end(old);
@@ -781,8 +848,9 @@ static kifmm_status kifmm__evaluate(kifmm *f, const kifmm_eval_desc *desc) {
 KIFMM_DEF kifmm_status kifmm_evaluate_ex(kifmm *f, const kifmm_eval_desc *desc) {
     kifmm_status st;
     if (!f) return KIFMM_ERR_INVALID_ARGUMENT;
+    if (f->dist) return f->dist->evaluate(f, desc);
     st = kifmm__check_desc(&f->cfg, &f->kern, desc, f->tree.nsources, f->tree.ntargets, "kifmm_evaluate_ex");
-    return st != KIFMM_OK ? st : kifmm__evaluate(f, desc);
+    return st != KIFMM_OK ? st : kifmm__evaluate(f, desc, (size_t)-1);
 }
 
 /* kifmm_evaluate_ex with nd = 1, charges, potentials and gradients: the same path, bitwise */
@@ -792,6 +860,7 @@ KIFMM_DEF kifmm_status kifmm_evaluate(kifmm *f, const double *charges, double *p
     if (!f) return KIFMM_ERR_INVALID_ARGUMENT;
     ns = f->tree.nsources;
     nt = f->tree.ntargets;
+    if (f->dist) ns = nt = 0;               /* (the caller's counts are the rank's own: its checks) */
     if ((ns && !charges) || (nt && !pot)) {
         kifmm__log(&f->cfg, KIFMM_ERR_INVALID_ARGUMENT, "kifmm_evaluate: the %s array is NULL",
                    (ns && !charges) ? "charges" : "potentials");
@@ -799,7 +868,7 @@ KIFMM_DEF kifmm_status kifmm_evaluate(kifmm *f, const double *charges, double *p
     }
     memset(&d, 0, sizeof d);
     d.nd = 1;
-    d.charges = ns ? charges : NULL;
+    d.charges = ns || f->dist ? charges : NULL;
     d.potentials = pot;
     d.gradients = grad;
     return kifmm_evaluate_ex(f, &d);

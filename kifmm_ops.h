@@ -3756,7 +3756,7 @@ KIFMM__FN void kifmm__op_p2l(kifmm__eval *e) {
         kifmm__parts p;
         kifmm__tgt g;
         size_t j;
-        if (t->tgt_end[b] - t->tgt_begin[b] <= n || t->x_off[b] == t->x_off[b + 1]) continue;
+        if (kifmm__box_nt(t, (int)b) <= n || t->x_off[b] == t->x_off[b + 1] || t->tgt_end[b] == t->tgt_begin[b]) continue;
         p = kifmm__thread_parts(e);
         g = kifmm__surface_tgt(e, kifmm__box_surface(e, (int)b, KIFMM_RADIUS_INNER, p.surf),
                                e->check + (size_t)b * e->nc, nb * e->nc);
@@ -3891,10 +3891,10 @@ static void kifmm__leaf_block(kifmm__eval *e, int b, size_t j0, size_t m, const 
     if (mask & KIFMM__LEAF_M2P)
         for (j = t->w_off[b]; j < t->w_off[b + 1]; j++) {
             int w = t->w_idx[j];
-            size_t s0 = t->src_begin[w], s1 = t->src_end[w];
+            size_t s0 = t->src_begin[w], s1 = t->src_end[w], ns = kifmm__box_ns(t, w);
             kifmm__src s;
-            if (s1 == s0) continue;
-            if (s1 - s0 <= n) {            /* fewer sources than surface points: take them directly */
+            if (ns == 0) continue;
+            if (ns <= n) {                 /* fewer sources than surface points: take them directly */
                 s = kifmm__particles_near(e, s0, s1);
                 kifmm__interact(&e->near, (int)ndo, &s, near, p->scratch);
                 continue;
@@ -3907,7 +3907,7 @@ static void kifmm__leaf_block(kifmm__eval *e, int b, size_t j0, size_t m, const 
     /* X lists of b and of its ancestors with at most n targets (target counts grow towards the
        root: stop at the first above), taken directly */
     if (mask & KIFMM__LEAF_X)
-        for (a = b; a >= 0 && t->tgt_end[a] - t->tgt_begin[a] <= n; a = t->parent[a])
+        for (a = b; a >= 0 && kifmm__box_nt(t, a) <= n; a = t->parent[a])
             for (j = t->x_off[a]; j < t->x_off[a + 1]; j++) {
                 int x = t->x_idx[j];
                 kifmm__src s = kifmm__particles_near(e, t->src_begin[x], t->src_end[x]);

@@ -140,6 +140,10 @@ typedef struct kifmm_tree {
     size_t *m2l_off;
     int    *m2l_tgt, *m2l_src;
 
+    /* distributed (kifmm_mpi.h): every box's source and target counts over all ranks, which the
+       passes' choices read (kifmm__box_ns / _nt); NULL on one node, where the ranges give them */
+    size_t *gsrc, *gtgt;
+
     size_t bytes;                      /* bytes held from the allocator */
     double seconds_sort, seconds_boxes, seconds_lists;   /* build phases, wall clock */
     int    flags;                      /* KIFMM_TREE_* build flags */
@@ -550,11 +554,12 @@ static size_t kifmm__lower_bound(const uint64_t *a, size_t lo, size_t hi, uint64
     return lo;
 }
 
+KIFMM__FN void kifmm__cube_of_bounds(const double lo[3], const double hi[3], size_t n, double c[3], double *hw);
+
 /* bounding cube of sources and targets (and their bounding box, lo .. hi); returns the index of
    a non-finite point or (size_t)-1 */
 static size_t kifmm__root_cube(const double *s, size_t ns, const double *t, size_t nt,
                                double c[3], double *hw, double lo[3], double hi[3]) {
-    double h = 0, cmax = 0;
     size_t i;
     int d;
     for (d = 0; d < 3; d++) { lo[d] = DBL_MAX; hi[d] = -DBL_MAX; }
@@ -566,7 +571,15 @@ static size_t kifmm__root_cube(const double *s, size_t ns, const double *t, size
             if (p[d] > hi[d]) hi[d] = p[d];
         }
     }
-    if (ns + nt == 0) { c[0] = c[1] = c[2] = 0; *hw = 1; return (size_t)-1; }
+    kifmm__cube_of_bounds(lo, hi, ns + nt, c, hw);
+    return (size_t)-1;
+}
+
+/* the root cube of a bounding box lo .. hi of n points (distributed: the box over all ranks) */
+KIFMM__FN void kifmm__cube_of_bounds(const double lo[3], const double hi[3], size_t n, double c[3], double *hw) {
+    double h = 0, cmax = 0;
+    int d;
+    if (n == 0) { c[0] = c[1] = c[2] = 0; *hw = 1; return; }
     for (d = 0; d < 3; d++) {                            /* halves first: no overflow */
         c[d] = 0.5 * lo[d] + 0.5 * hi[d];
         if (0.5 * hi[d] - 0.5 * lo[d] > h) h = 0.5 * hi[d] - 0.5 * lo[d];
@@ -577,7 +590,6 @@ static size_t kifmm__root_cube(const double *s, size_t ns, const double *t, size
     if (h < 1e-200) h = cmax > 1e-200 ? h : 1;           /* coincident points at the origin */
     if (h < 1e-200) h = 1e-200;
     *hw = h;
-    return (size_t)-1;
 }
 
 /* a root cube the Morton grid can resolve: finite, and wider than rounding at its centre */
@@ -683,38 +695,103 @@ static int kifmm__worth_splitting(const kifmm_tree *t, const uint64_t *smort, co
     return 0;
 }
 
+/* What a distributed build (kifmm_mpi.h) changes; NULL on one node.
+   decide: the top-down split choice for the n candidate boxes (Morton prefixes) of level l from
+     the counts over all ranks, into flag[i]; called once per level and once more with n = 0
+     after the last; flag = NULL tells the other ranks this one failed. Returns 0 when any failed.
+   agree: whether every rank is still well (collective), called once before the refinement.
+   counts: fills gsrc / gtgt once the boxes exist (ok = 0: they do not, here).
+   given / given_deepest: split sets decided before (no refinement, no balance, no collective).
+   keep: receives the final split sets. */
+typedef struct kifmm__tree_opt {
+    int (*decide)(void *user, const kifmm_tree *t, const uint64_t *smort, const uint64_t *tmort, int l,
+                  const uint64_t *cand, size_t n, unsigned char *flag);
+    int (*agree)(void *user, int ok);
+    kifmm_status (*counts)(void *user, kifmm_tree *t, int ok);
+    void *user;
+    const kifmm__u64vec *given;
+    int given_deepest;
+    kifmm__u64vec *keep;
+    int *keep_deepest;
+} kifmm__tree_opt;
+
+KIFMM__FN size_t kifmm__box_ns(const kifmm_tree *t, int b) {
+    return t->gsrc ? t->gsrc[b] : t->src_end[b] - t->src_begin[b];
+}
+KIFMM__FN size_t kifmm__box_nt(const kifmm_tree *t, int b) {
+    return t->gtgt ? t->gtgt[b] : t->tgt_end[b] - t->tgt_begin[b];
+}
+
+/* the split rule from a box's counts: too many sources or targets, and (KIFMM_TREE_PRUNE) its
+   points span more than one finest cell and it or a neighbour holds a source */
+KIFMM__FN int kifmm__split_rule(const kifmm_tree *t, size_t ns, size_t nt, size_t nbr_ns, int one_cell) {
+    if (ns <= (size_t)t->leaf_size && nt <= (size_t)t->leaf_size) return 0;
+    if (!(t->flags & KIFMM_TREE_PRUNE)) return 1;
+    return !one_cell && (ns > 0 || nbr_ns > 0);
+}
+
 /* Adaptive refinement then 2:1 balance, expressed as the set of split boxes per level. */
 static int kifmm__split_sets(kifmm_tree *t, const uint64_t *smort, const uint64_t *tmort,
-                             kifmm__u64vec split[KIFMM_MAX_DEPTH + 1], int *deepest) {
+                             kifmm__u64vec split[KIFMM_MAX_DEPTH + 1], int *deepest, const kifmm__tree_opt *opt) {
     const kifmm_allocator *al = &t->alloc;
     kifmm__u64vec cur = {0, 0, 0}, next = {0, 0, 0};
     kifmm__kv *buf = NULL, *tmp = NULL;
     size_t bufn = 0;
     int l, ok = 0;
     size_t i;
+    unsigned char *flag = NULL;
+    size_t nflag = 0;
     *deepest = 0;
+    if (opt && opt->given) {                      /* decided before: copy */
+        for (l = 0; l < opt->given_deepest; l++) {
+            if (!kifmm__u64vec_reserve(&split[l], opt->given[l].n, al)) return 0;
+            if (opt->given[l].n) memcpy(split[l].v, opt->given[l].v, opt->given[l].n * sizeof *split[l].v);
+            split[l].n = opt->given[l].n;
+        }
+        *deepest = opt->given_deepest;
+        return 1;
+    }
     /* top-down: a box splits while it holds too many sources or targets */
-    if (!kifmm__u64vec_reserve(&cur, 1, al)) goto done;
+#define KIFMM__SPLIT_FAIL do { if (opt && opt->decide) opt->decide(opt->user, t, smort, tmort, l, NULL, 0, NULL); \
+                              goto done; } while (0)
+    l = 0;
+    if (!kifmm__u64vec_reserve(&cur, 1, al)) KIFMM__SPLIT_FAIL;
     cur.v[0] = 0; cur.n = 1;                      /* morton prefixes (no level bits) */
     for (l = 0; l < t->max_depth && cur.n; l++) {
         next.n = 0;
+        if (opt && opt->decide) {
+            if (cur.n > nflag) {
+                kifmm__free(al, flag, nflag);
+                nflag = cur.n;
+                if (!(flag = (unsigned char *)kifmm__alloc(al, nflag))) { nflag = 0; KIFMM__SPLIT_FAIL; }
+            }
+            if (!opt->decide(opt->user, t, smort, tmort, l, cur.v, cur.n, flag)) goto done;
+        }
         for (i = 0; i < cur.n; i++) {
             size_t sb, se, tb, te;
-            kifmm__range(smort, 0, t->nsources, cur.v[i], l, &sb, &se);
-            kifmm__range(tmort, 0, t->ntargets, cur.v[i], l, &tb, &te);
-            if ((se - sb > (size_t)t->leaf_size || te - tb > (size_t)t->leaf_size) &&
-                (!(t->flags & KIFMM_TREE_PRUNE) || kifmm__worth_splitting(t, smort, tmort, cur.v[i], l, sb, se, tb, te))) {
+            int yes;
+            if (opt && opt->decide) yes = flag[i];
+            else {
+                kifmm__range(smort, 0, t->nsources, cur.v[i], l, &sb, &se);
+                kifmm__range(tmort, 0, t->ntargets, cur.v[i], l, &tb, &te);
+                yes = (se - sb > (size_t)t->leaf_size || te - tb > (size_t)t->leaf_size) &&
+                      (!(t->flags & KIFMM_TREE_PRUNE) || kifmm__worth_splitting(t, smort, tmort, cur.v[i], l, sb, se, tb, te));
+            }
+            if (yes) {
                 int o;
                 uint64_t span = (uint64_t)1 << (3 * (KIFMM_MAX_DEPTH - l - 1));
-                if (!kifmm__u64vec_reserve(&split[l], split[l].n + 1, al)) goto done;
+                if (!kifmm__u64vec_reserve(&split[l], split[l].n + 1, al)) KIFMM__SPLIT_FAIL;
                 split[l].v[split[l].n++] = cur.v[i];
-                if (!kifmm__u64vec_reserve(&next, next.n + 8, al)) goto done;
+                if (!kifmm__u64vec_reserve(&next, next.n + 8, al)) KIFMM__SPLIT_FAIL;
                 for (o = 0; o < 8; o++) next.v[next.n++] = cur.v[i] + (uint64_t)o * span;
             }
         }
         { kifmm__u64vec sw = cur; cur = next; next = sw; }
         if (split[l].n) *deepest = l + 1;
     }
+    if (opt && opt->decide && !opt->decide(opt->user, t, smort, tmort, l, NULL, 0, flag ? flag : (unsigned char *)&ok))
+        goto done;                                /* (the closing call: did every rank get here) */
+#undef KIFMM__SPLIT_FAIL
     /* bottom-up balance: a split box needs every same-level neighbour to exist, so the parent of
        each neighbour (and its own parent: offset 0) must be split one level up */
     for (l = *deepest - 1; l >= 1; l--) {
@@ -755,6 +832,7 @@ static int kifmm__split_sets(kifmm_tree *t, const uint64_t *smort, const uint64_
     }
     ok = 1;
 done:
+    kifmm__free(al, flag, nflag);
     kifmm__u64vec_free(&cur, al);
     kifmm__u64vec_free(&next, al);
     kifmm__free(al, buf, bufn * sizeof *buf);
@@ -915,7 +993,7 @@ static void kifmm__group_range(kifmm_tree *t, const int32_t *anc, const short *t
         for (j = t->v_off[b]; j < t->v_off[b + 1]; j++) {
             int s = t->v_idx[j];
             size_t g = base + (size_t)tv[j - t->v_off[b]];
-            if (t->src_end[s] == t->src_begin[s]) continue;
+            if (kifmm__box_ns(t, s) == 0) continue;
             if (pass == 0) cur[g]++;
             else { t->m2l_tgt[cur[g]] = b; t->m2l_src[cur[g]] = s; cur[g]++; }
         }
@@ -1088,6 +1166,8 @@ KIFMM__FN void kifmm__tree_free(kifmm_tree *t) {
         KIFMM__TFREE(t->m2l_src, t->m2l_off[nt1 - 1]);
     }
     KIFMM__TFREE(t->m2l_off, nt1);
+    KIFMM__TFREE(t->gsrc, t->gsrc ? nb : 0);
+    KIFMM__TFREE(t->gtgt, t->gtgt ? nb : 0);
 #undef KIFMM__TFREE
     memset(t, 0, sizeof *t);
 }
@@ -1103,16 +1183,16 @@ static int kifmm__resolution_depth(const kifmm_tree *t) {
     return l;
 }
 
-KIFMM__FN kifmm_status kifmm__tree_build_ex(kifmm_tree *t, const kifmm_allocator *alloc,
-                                           const double *sources, size_t ns,
-                                           const double *targets, size_t nt,
-                                           int leaf_size, int max_depth, int flags, const double *box,
-                                           size_t *bad_index) {
+KIFMM__FN kifmm_status kifmm__tree_build_opt(kifmm_tree *t, const kifmm_allocator *alloc,
+                                            const double *sources, size_t ns,
+                                            const double *targets, size_t nt,
+                                            int leaf_size, int max_depth, int flags, const double *box,
+                                            size_t *bad_index, const kifmm__tree_opt *opt) {
     kifmm__u64vec split[KIFMM_MAX_DEPTH + 1];
     uint64_t *smort = NULL, *tmort = NULL;
     double lo[3], hi[3];
     size_t bad;
-    int deepest = 0, l;
+    int deepest = 0, l, made, stage = 0;   /* stage 0: the agreement is still owed (opt->agree) */
     double t0, t1, t2;
     kifmm_status st = KIFMM_ERR_OUT_OF_MEMORY;
     if (!t) return KIFMM_ERR_INVALID_ARGUMENT;
@@ -1160,6 +1240,10 @@ KIFMM__FN kifmm_status kifmm__tree_build_ex(kifmm_tree *t, const kifmm_allocator
     if (!smort || !tmort) goto oom;
     t0 = kifmm__now();
     if (!kifmm__sort_points(t, sources, ns, t->src, t->src_perm, smort)) goto oom;
+    if (opt && opt->agree) {                        /* before the first collective of the refinement */
+        stage = 1;
+        if (!opt->agree(opt->user, 1)) goto oom;
+    }
     if (targets == sources && nt == ns) {           /* one sort serves both */
         memcpy(t->tgt, t->src, 3 * ns * sizeof *t->tgt);
         memcpy(t->tgt_perm, t->src_perm, ns * sizeof *t->tgt_perm);
@@ -1167,8 +1251,16 @@ KIFMM__FN kifmm_status kifmm__tree_build_ex(kifmm_tree *t, const kifmm_allocator
     } else if (!kifmm__sort_points(t, targets, nt, t->tgt, t->tgt_perm, tmort))
         goto oom;
     t1 = kifmm__now();
-    if (!kifmm__split_sets(t, smort, tmort, split, &deepest)) goto oom;
-    if (!kifmm__make_boxes(t, split, deepest, smort, tmort)) goto oom;
+    stage = 1;
+    made = kifmm__split_sets(t, smort, tmort, split, &deepest, opt) && kifmm__make_boxes(t, split, deepest, smort, tmort);
+    if (opt && opt->counts && (st = opt->counts(opt->user, t, made)) != KIFMM_OK) goto fail;
+    st = KIFMM_ERR_OUT_OF_MEMORY;
+    if (!made) goto oom;
+    if (opt && opt->keep) {                          /* the caller takes the split sets */
+        memcpy(opt->keep, split, sizeof split);
+        memset(split, 0, sizeof split);
+        *opt->keep_deepest = deepest;
+    }
     for (l = 0; l <= KIFMM_MAX_DEPTH; l++) kifmm__u64vec_free(&split[l], &t->alloc);
     kifmm__free(&t->alloc, smort, ns * sizeof *smort);
     kifmm__free(&t->alloc, tmort, nt * sizeof *tmort);
@@ -1190,12 +1282,21 @@ KIFMM__FN kifmm_status kifmm__tree_build_ex(kifmm_tree *t, const kifmm_allocator
     return KIFMM_OK;
 oom:
     st = KIFMM_ERR_OUT_OF_MEMORY;
+    if (opt && opt->agree && stage == 0) opt->agree(opt->user, 0);   /* the other ranks wait for it */
 fail:
     for (l = 0; l <= KIFMM_MAX_DEPTH; l++) kifmm__u64vec_free(&split[l], &t->alloc);
     kifmm__free(&t->alloc, smort, ns * sizeof *smort);
     kifmm__free(&t->alloc, tmort, nt * sizeof *tmort);
     kifmm__tree_free(t);
     return st;
+}
+
+KIFMM__FN kifmm_status kifmm__tree_build_ex(kifmm_tree *t, const kifmm_allocator *alloc,
+                                           const double *sources, size_t ns,
+                                           const double *targets, size_t nt,
+                                           int leaf_size, int max_depth, int flags, const double *box,
+                                           size_t *bad_index) {
+    return kifmm__tree_build_opt(t, alloc, sources, ns, targets, nt, leaf_size, max_depth, flags, box, bad_index, NULL);
 }
 
 KIFMM__FN kifmm_status kifmm__tree_build(kifmm_tree *t, const kifmm_allocator *alloc,

@@ -119,7 +119,7 @@ int main(int argc, char **argv) {
     if (o.hess) hess = malloc(6 * nt * nd * sizeof *hess);
     ys = malloc(3 * m * sizeof *ys);
     rp = malloc(m * td * nd * sizeof *rp); rg = malloc(3 * m * td * nd * sizeof *rg); rh = malloc(6 * m * nd * sizeof *rh);
-    sp = malloc(m * td * nd * sizeof *sp); sg = malloc(3 * m * td * nd * sizeof *sg); sh = malloc(6 * m * nd * sizeof *sh);
+    sp = calloc(m * td * nd, sizeof *sp); sg = calloc(3 * m * td * nd, sizeof *sg); sh = calloc(6 * m * nd, sizeof *sh);
     for (i = 0; i < m; i++) memcpy(ys + 3 * i, tgt + 3 * (i * (nt / m)), 3 * sizeof *ys);
     if (kifmm_create(&f, &c, src, ns, tgt, nt) != KIFMM_OK) { fprintf(stderr, "create failed\n"); return 1; }
     memset(&d, 0, sizeof d);
