@@ -39,6 +39,7 @@
 #define KIFMM_MPI_H
 
 #include "kifmm.h"
+#include <limits.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -91,6 +92,7 @@ typedef struct kifmm__mpi {
     int *need;                         /* boxes summed from the received parts */
     size_t nneed;
     int leaf_lo, leaf_hi;              /* own leaves: tree.leaf[leaf_lo .. leaf_hi - 1] */
+    int range[KIFMM_MAX_DEPTH + 1][4]; /* per level: boxes over own leaves, V sources they read (kifmm__eval.range) */
     double work;
     /* during an evaluation */
     const kifmm_eval_desc *udesc;
@@ -481,6 +483,33 @@ fail:
     return KIFMM_ERR_OUT_OF_MEMORY;
 }
 
+/* per level, the box ranges this rank's passes work on: the boxes over its own leaves (a
+   contiguous run, the leaves being one), and the V-list sources of those holding own targets */
+static int kifmm__mpi_ranges(kifmm__mpi *m, const kifmm_tree *t) {
+    int *span, l, b;
+    size_t j;
+    if (!kifmm__mpi_leaf_spans(m, t, &span)) return 0;
+    for (l = 0; l <= KIFMM_MAX_DEPTH; l++) {
+        int r[4] = {INT_MAX, -1, INT_MAX, -1};
+        for (b = t->level_begin[l]; b < t->level_begin[l + 1]; b++) {
+            if (span[2 * b] >= m->leaf_hi || span[2 * b + 1] < m->leaf_lo) continue;
+            if (b < r[0]) r[0] = b;
+            if (b > r[1]) r[1] = b;
+            if (t->tgt_end[b] == t->tgt_begin[b]) continue;
+            for (j = t->v_off[b]; j < t->v_off[b + 1]; j++) {
+                if (t->v_idx[j] < r[2]) r[2] = t->v_idx[j];
+                if (t->v_idx[j] > r[3]) r[3] = t->v_idx[j];
+            }
+        }
+        m->range[l][0] = r[1] >= 0 ? r[0] : 0;
+        m->range[l][1] = r[1] + 1;
+        m->range[l][2] = r[3] >= 0 ? r[2] : 0;
+        m->range[l][3] = r[3] + 1;
+    }
+    kifmm__free(&m->al, span, 2 * (size_t)t->nboxes * sizeof *span);
+    return 1;
+}
+
 /* ---- building -------------------------------------------------------------------------------- */
 /* kifmm__build_on_tree's agreement: remembers whether the failure was another rank's */
 static int kifmm__mpi_commit_ok(void *user, int ok) {
@@ -617,6 +646,8 @@ static kifmm_status kifmm__mpi_build(kifmm *f, kifmm__mpi *m, const double *s, s
                                    NULL, &o);
         st = kifmm__mpi_agree(m->comm, c, st, "building the locally essential tree");
     }
+    if (st == KIFMM_OK)
+        st = kifmm__mpi_agree(m->comm, c, kifmm__mpi_ranges(m, &t2) ? KIFMM_OK : KIFMM_ERR_OUT_OF_MEMORY, "the box ranges");
     kifmm__tree_free(&t1);
     kifmm__tree_free(&t2a);
     for (l = 0; l <= KIFMM_MAX_DEPTH; l++) kifmm__u64vec_free(&split[l], &c->allocator);
@@ -631,17 +662,19 @@ static kifmm_status kifmm__mpi_build(kifmm *f, kifmm__mpi *m, const double *s, s
     st = kifmm__build_on_tree(f, &t2, kifmm__now() - t0, kifmm__mpi_commit_ok, m);
     st = kifmm__mpi_agree(m->comm, c, m->other_failed ? KIFMM_OK : st, "precomputing the operators");
     if (st != KIFMM_OK) return st;
-    {   /* the upward pass starts at the own leaves only: a ghost leaf's multipole stays zero */
+    {   /* the upward pass starts at the own leaves only, and works on the boxes over them: every
+           other multipole is zero (a part this rank does not have) until the exchange writes it */
         kifmm__eval *e = &f->eval;
         const kifmm_tree *t = &f->tree;
-        int i, k = 0, d;
+        int i, k = 0;
         for (i = 0; i < e->nleaf_src; i++) {
             int b = e->leaf_src[i];
-            if (t->src_perm[t->src_begin[b]] < m->ns_own) { e->leaf_src[k++] = b; continue; }
-            for (d = 0; d < e->ndmax; d++)
-                memset(e->equiv + ((size_t)d * (size_t)t->nboxes + (size_t)b) * (size_t)e->ne, 0, (size_t)e->ne * sizeof(double));
+            if (t->src_perm[t->src_begin[b]] < m->ns_own) e->leaf_src[k++] = b;
         }
+        memset(e->equiv, 0, (size_t)e->ndmax * (size_t)t->nboxes * (size_t)e->ne * sizeof(double));
         e->nleaf_src = k;
+        e->has_range = 1;
+        memcpy(e->range, m->range, sizeof e->range);
     }
     return KIFMM_OK;
 }
@@ -796,8 +829,17 @@ static kifmm_status kifmm__mpi_evaluate(kifmm *f, const kifmm_eval_desc *desc) {
     } else if (!fl[6] && !fl[7] && !fl[8]) {
         st = KIFMM_OK;                      /* no targets anywhere */
         kifmm__mpi_mid(f);                  /* (the posted exchanges still complete) */
-    } else
+    } else {
+        /* the sums the last exchange wrote are not this rank's parts: zero again, or the boxes the
+           upward pass does not rewrite (ghost leaves, boxes beside the own ones) would count twice */
+        for (i = 0; i < m->nneed; i++) {
+            size_t d;
+            for (d = 0; d < (size_t)e->ndmax; d++)
+                memset(e->equiv + (d * (size_t)f->tree.nboxes + (size_t)m->need[i]) * (size_t)e->ne, 0,
+                       (size_t)e->ne * sizeof(double));
+        }
         st = kifmm__evaluate(f, &u, m->ns_own);
+    }
     m->udesc = NULL;
     st = kifmm__mpi_agree(m->comm, c, st, "kifmm_evaluate_ex");
     if (st == KIFMM_OK) {                   /* the results back to the calling ranks */

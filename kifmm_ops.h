@@ -270,6 +270,10 @@ typedef struct kifmm__eval {
     double *leafbuf;              /* 2 max(ne, nc) x (leaf_cols ndmax): batched solves, M2M, L2L */
     int    *leaf_src, *leaf_tgt;  /* leaves with sources, with targets, in box (level) order */
     int     nleaf_src, nleaf_tgt;
+    /* distributed (kifmm_mpi.h): per level, the boxes this rank works on, [own lo, own hi) (M2M and
+       L2L parents, M2L targets) and [V source lo, hi) (the M2L's compressed multipoles); on one
+       node (has_range 0) every box of the level */
+    int     has_range, range[KIFMM_MAX_DEPTH + 1][4];
     int     leaf_cols;            /* leaves per batched GEMM */
     double *m2l_buf;              /* compressed multipoles of a level, [box][d][k]: a box's sets together */
     size_t  m2l_level_max;
@@ -3643,16 +3647,33 @@ static int kifmm__group_cols(const kifmm__eval *e) { return e->leaf_cols * e->nd
 
 /* children are contiguous: per density set, one GEMM per batch of sibling groups, then each
    column to its group's parent */
+/* the child groups j0 .. j1-1 of level l (group j: boxes lc + 8j ..; lc = the level's first box)
+   whose parent is one this rank works on (all of them on one node) */
+static void kifmm__groups(const kifmm__eval *e, int l, int *j0, int *j1) {
+    const kifmm_tree *t = e->tree;
+    int lc = t->level_begin[l], n = (t->level_begin[l + 1] - lc) / 8, a = 0, b = n;
+    const int *r;
+    *j0 = 0; *j1 = n;
+    if (!e->has_range || l < 1 || n == 0) return;
+    r = e->range[l - 1];
+    while (a < b) { int c = (a + b) / 2; if (t->parent[lc + 8 * c] < r[0]) a = c + 1; else b = c; }
+    *j0 = a;
+    b = n;
+    while (a < b) { int c = (a + b) / 2; if (t->parent[lc + 8 * c] < r[1]) a = c + 1; else b = c; }
+    *j1 = a;
+}
+
 KIFMM__FN void kifmm__op_m2m(kifmm__eval *e, int l) {
     const kifmm_tree *t = e->tree;
     const kifmm__ops *o;
-    int ne = e->ne, lb = t->level_begin[l], nsplit = (t->level_begin[l + 1] - lb) / 8, j0, d, gc = kifmm__group_cols(e);
+    int ne = e->ne, lb = t->level_begin[l], nsplit, js, j0, d, gc = kifmm__group_cols(e);
     size_t nb = (size_t)t->nboxes;
-    if (l < 1 || nsplit == 0) return;
+    kifmm__groups(e, l, &js, &nsplit);
+    if (l < 1 || nsplit <= js) return;
     o = kifmm__lops(e, l - 1);
     for (d = 0; d < e->call.nd; d++) {
         double *eq = e->equiv + (size_t)d * nb * ne;
-        for (j0 = 0; j0 < nsplit; j0 += gc) {
+        for (j0 = js; j0 < nsplit; j0 += gc) {
             int cnt = nsplit - j0 < gc ? nsplit - j0 : gc;
             ptrdiff_t j;
             kifmm__dgemm(&e->blas, 0, 0, ne, cnt, 8 * ne, 1.0, o->m2m, ne, eq + ((size_t)lb + 8 * (size_t)j0) * ne,
@@ -3727,19 +3748,21 @@ KIFMM__FN void kifmm__op_m2l(kifmm__eval *e, int l) {
     const kifmm_tree *t = e->tree;
     const kifmm__ops *o = kifmm__lops(e, l);
     int ne = e->ne, k = o->k, lb = t->level_begin[l], le = t->level_begin[l + 1], d;
+    int tlo = e->has_range ? e->range[l][0] : lb, thi = e->has_range ? e->range[l][1] : le;
+    int slo = e->has_range ? e->range[l][2] : lb, shi = e->has_range ? e->range[l][3] : le;
     size_t base = (size_t)l * KIFMM_NUM_TRANSFER;
-    ptrdiff_t blk, nblk = (le - lb + e->m2l_block - 1) / e->m2l_block;
+    ptrdiff_t blk, nblk = thi > tlo ? (thi - tlo + e->m2l_block - 1) / e->m2l_block : 0;
     double scale;
-    if (l < 2 || t->m2l_off[base + KIFMM_NUM_TRANSFER] == t->m2l_off[base]) return;
+    if (l < 2 || t->m2l_off[base + KIFMM_NUM_TRANSFER] == t->m2l_off[base] || nblk == 0) return;
     scale = kifmm__scale(o, t->half_width / (double)((uint64_t)1 << l), o->h);
-    /* compress every multipole of the level at once, set by set */
-    for (d = 0; d < e->call.nd; d++)
-        kifmm__dgemm(&e->blas, 1, 0, k, le - lb, ne, 1.0, o->m2l_v, ne,
-                     e->equiv + ((size_t)d * t->nboxes + (size_t)lb) * ne, ne, 0.0,
-                     e->m2l_buf + (size_t)d * k, k * e->call.nd);
+    /* compress every multipole of the level the V lists read at once, set by set */
+    for (d = 0; d < e->call.nd && shi > slo; d++)
+        kifmm__dgemm(&e->blas, 1, 0, k, shi - slo, ne, 1.0, o->m2l_v, ne,
+                     e->equiv + ((size_t)d * t->nboxes + (size_t)slo) * ne, ne, 0.0,
+                     e->m2l_buf + (size_t)(slo - lb) * k * e->call.nd + (size_t)d * k, k * e->call.nd);
     KIFMM__OMP(omp parallel for schedule(dynamic, 1) num_threads(e->nthreads))
     for (blk = 0; blk < nblk; blk++) {
-        int b0 = lb + (int)blk * e->m2l_block, b1 = b0 + e->m2l_block < le ? b0 + e->m2l_block : le;
+        int b0 = tlo + (int)blk * e->m2l_block, b1 = b0 + e->m2l_block < thi ? b0 + e->m2l_block : thi;
         kifmm__m2l_block_run(e, o, l, b0, b1, scale);
     }
 }
@@ -3771,15 +3794,15 @@ KIFMM__FN void kifmm__op_p2l(kifmm__eval *e) {
 KIFMM__FN void kifmm__op_l2l(kifmm__eval *e, int l) {
     const kifmm_tree *t = e->tree;
     const kifmm__ops *o;
-    int nc = e->nc, lc, nsplit, j0, d, gc = kifmm__group_cols(e);
+    int nc = e->nc, lc, nsplit, js, j0, d, gc = kifmm__group_cols(e);
     size_t nb = (size_t)t->nboxes;
     if (l < 2 || l >= KIFMM_MAX_DEPTH) return;
     o = kifmm__lops(e, l);
     lc = t->level_begin[l + 1];
-    nsplit = (t->level_begin[l + 2] - lc) / 8;
+    kifmm__groups(e, l + 1, &js, &nsplit);
     for (d = 0; d < e->call.nd; d++) {
         double *ck = e->check + (size_t)d * nb * nc;
-        for (j0 = 0; j0 < nsplit; j0 += gc) {
+        for (j0 = js; j0 < nsplit; j0 += gc) {
             int cnt = nsplit - j0 < gc ? nsplit - j0 : gc;
             ptrdiff_t j;
             KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))

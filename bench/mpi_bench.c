@@ -76,10 +76,13 @@ int main(int argc, char **argv) {
     if (rank == 0)
         printf("%s P %d N %zu order %d %s: create %.3f s, evaluate %.3f s (slowest rank, median of %d); per rank at most: "
                "%.0f own, %.0f ghost sources, %.0f LET boxes, LET %.2f MB, evaluate %.2f MB, create %.2f MB sent; "
-               "LET bytes per 1e6 own points %.2f MB; boxes %zu, bytes held per box %.0f\n",
+               "LET bytes per 1e6 own points %.2f MB; boxes %zu, bytes held per box %.0f; rank 0 ops: P2M %.3f M2M %.3f "
+               "M2L %.3f P2L %.3f L2L %.3f L2P %.3f M2P %.3f P2P %.3f s\n",
                weak ? "weak" : "strong", size, ntot, st.order, dist, mx[0], mx[1], reps, mx[7], mx[2], mx[3], mx[4] / 1e6,
                mx[5] / 1e6, mx[6] / 1e6, mx[7] > 0 ? mx[4] / mx[7] : 0, st.boxes,
-               st.boxes ? (double)st.bytes / (double)st.boxes : 0);
+               st.boxes ? (double)st.bytes / (double)st.boxes : 0, st.seconds_op[KIFMM_OP_P2M], st.seconds_op[KIFMM_OP_M2M],
+               st.seconds_op[KIFMM_OP_M2L], st.seconds_op[KIFMM_OP_P2L], st.seconds_op[KIFMM_OP_L2L],
+               st.seconds_op[KIFMM_OP_L2P], st.seconds_op[KIFMM_OP_M2P], st.seconds_op[KIFMM_OP_P2P]);
     kifmm_destroy(f);
     free(x); free(q); free(pot); free(grad);
     MPI_Finalize();

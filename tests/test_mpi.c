@@ -137,6 +137,20 @@ static void run_case(const fmm_case *k, int quick) {
         dl.potentials = pl; dl.gradients = k->grad ? gl : NULL; dl.hessians = k->hess ? hl : NULL;
         st = kifmm_evaluate_ex(f, &dl);
         CHECK(st == KIFMM_OK, "%s: MPI evaluate: %s", k->name, kifmm_status_string(st));
+        {   /* a second evaluation on the same object, charges times -2: nothing of the first remains */
+            size_t np = lt.n * td * nd, j;
+            double *p2 = (double *)malloc((np + 1) * sizeof *p2), e2;
+            kifmm_eval_desc d2 = dl;
+            for (j = 0; j < ls.n * sd * nd; j++) lq[j] *= -2;
+            for (j = 0; j < 3 * ls.n * nd; j++) ldip[j] *= -2;
+            d2.potentials = p2; d2.gradients = NULL; d2.hessians = NULL;
+            st = kifmm_evaluate_ex(f, &d2);
+            CHECK(st == KIFMM_OK, "%s: second evaluate: %s", k->name, kifmm_status_string(st));
+            for (j = 0; j < np; j++) p2[j] /= -2;
+            e2 = rel_all(p2, pl, np);
+            CHECK(e2 < 1e-13, "%s: second evaluation with -2 q: %.2e from -2 x the first", k->name, e2);
+            free(p2);
+        }
         ep = rows(p1, &lt, td * nd); eg = rows(g1, &lt, 3 * td * nd); eh = rows(h1, &lt, 6 * nd);
         e[0] = rel_all(pl, ep, lt.n * td * nd);
         e[1] = k->grad ? rel_all(gl, eg, 3 * lt.n * td * nd) : 0;
