@@ -591,7 +591,13 @@ static kifmm_status kifmm__mpi_build(kifmm *f, kifmm__mpi *m, const double *s, s
     memset(&t1, 0, sizeof t1); memset(&t2a, 0, sizeof t2a); memset(&t2, 0, sizeof t2);
     memset(split, 0, sizeof split);
     m->ns_in = ns; m->nt_in = nt;
-    st = kifmm__mpi_agree(m->comm, c, kifmm__validate_points(c, s, ns, tg, nt), "checking the points");
+    st = kifmm__validate_points(c, s, ns, tg, nt);
+    if (st == KIFMM_OK && (ns > (size_t)INT_MAX / 8 || nt > (size_t)INT_MAX / 8)) {   /* MPI counts are int */
+        kifmm__log(c, KIFMM_ERR_INVALID_ARGUMENT, "kifmm_mpi_create: %zu sources and %zu targets on this rank: at most "
+                   "%d each", ns, nt, INT_MAX / 8);
+        st = KIFMM_ERR_INVALID_ARGUMENT;
+    }
+    st = kifmm__mpi_agree(m->comm, c, st, "checking the points");
     if (st != KIFMM_OK) return st;
     /* the root cube over all ranks */
     kifmm__root_cube(s, ns, tg, nt, dc, &dh, lo, hi);

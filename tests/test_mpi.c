@@ -321,6 +321,42 @@ static void test_alloc_failures(int quick) {
         tried++;
     }
     CHECK(done, "create + evaluate never succeeded");
+    /* the same for kifmm_set_points: a failed one leaves the object as it was, on every rank */
+    {
+        size_t n2 = 1200;
+        double *x2 = tu_new_points(n2, TU_PLUMMER), *p0 = (double *)malloc((l.n + 1) * sizeof *p0);
+        local l2 = take(x2, n2, TU_PLUMMER, 7);
+        long k0 = -1, tried2 = 0;
+        kifmm *f = NULL;
+        kifmm_status st;
+        c.allocator = tu_allocator(&a, -1);
+        st = kifmm_mpi_create(&f, &c, MPI_COMM_WORLD, l.x, l.n, l.x, l.n);
+        CHECK(st == KIFMM_OK, "set_points sweep: create %s", kifmm_status_string(st));
+        if (st == KIFMM_OK) kifmm_evaluate(f, q, p0, NULL);
+        for (k = 0, done = 0; st == KIFMM_OK && !done && k < 100000; k += step) {
+            double e;
+            long before = a.calls;
+            a.fail_at = rank == nranks - 1 ? before + k : -1;
+            st = kifmm_set_points(f, l2.x, l2.n, l2.x, l2.n);
+            a.fail_at = -1;
+            CHECK(same_everywhere((int)st), "set_points, allocation %ld failing: statuses differ", k);
+            if (st == KIFMM_OK) { done = 1; k0 = k; break; }
+            CHECK(st == KIFMM_ERR_OUT_OF_MEMORY, "set_points, allocation %ld failing: %s", k, kifmm_status_string(st));
+            st = kifmm_evaluate(f, q, p, NULL);   /* the old points still: the same results */
+            CHECK(st == KIFMM_OK, "after a failed set_points: %s", kifmm_status_string(st));
+            e = rel_all(p, p0, l.n);
+            CHECK(e == 0, "after a failed set_points (allocation %ld): %.2e from before", k, e);
+            tried2++;
+        }
+        MPI_Allreduce(MPI_IN_PLACE, &done, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        CHECK(done, "set_points never succeeded");
+        if (f) kifmm_destroy(f);
+        CHECK(a.live_blocks == 0 && a.bad_frees == 0, "set_points sweep: %ld blocks not given back, %ld bad sizes",
+              a.live_blocks, a.bad_frees);
+        if (rank == 0) printf("set_points with the allocator failing: %ld failure points tried (success at +%ld)\n", tried2, k0);
+        drop(&l2);
+        free(x2); free(p0);
+    }
     if (rank == 0) printf("allocator failing on rank %d: %ld failure points tried, same status everywhere\n", nranks - 1, tried);
     drop(&l);
     free(x); free(q); free(p);
