@@ -137,7 +137,7 @@ static int kifmm__mpi_all_ok(void *user, int ok) {
 static int kifmm__mpi_decide(void *user, const kifmm_tree *t, const uint64_t *smort, const uint64_t *tmort, int l,
                              const uint64_t *cand, size_t n, unsigned char *flag) {
     kifmm__mpi *m = (kifmm__mpi *)user;
-    uint64_t *sum = NULL, *mn = NULL, lim = (uint64_t)1 << KIFMM_MAX_DEPTH, w = (uint64_t)1 << (KIFMM_MAX_DEPTH - l);
+    uint64_t *sum = NULL, *mn = NULL;
     size_t i, bytes = 5 * n * sizeof(uint64_t);
     int ok = flag != NULL, all;
     if (ok && n) ok = (sum = (uint64_t *)kifmm__alloc(&m->al, bytes)) != NULL;
@@ -145,26 +145,12 @@ static int kifmm__mpi_decide(void *user, const kifmm_tree *t, const uint64_t *sm
     if (!all || n == 0) { kifmm__free(&m->al, sum, bytes); return all; }
     mn = sum + 3 * n;
     for (i = 0; i < n; i++) {
-        size_t sb, se, tb, te, nb = 0;
-        uint32_t a[3];
-        int dx, dy, dz;
+        size_t sb, se, tb, te;
         kifmm__range(smort, 0, t->nsources, cand[i], l, &sb, &se);
         kifmm__range(tmort, 0, t->ntargets, cand[i], l, &tb, &te);
-        a[0] = kifmm__compact3(cand[i] >> 2); a[1] = kifmm__compact3(cand[i] >> 1); a[2] = kifmm__compact3(cand[i]);
-        for (dx = -1; dx <= 1; dx++)
-            for (dy = -1; dy <= 1; dy++)
-                for (dz = -1; dz <= 1; dz++) {
-                    int64_t x = (int64_t)a[0] + dx * (int64_t)w, y = (int64_t)a[1] + dy * (int64_t)w;
-                    int64_t z = (int64_t)a[2] + dz * (int64_t)w;
-                    size_t b, e;
-                    if (x < 0 || y < 0 || z < 0 || (uint64_t)x >= lim || (uint64_t)y >= lim || (uint64_t)z >= lim)
-                        continue;
-                    kifmm__range(smort, 0, t->nsources, kifmm__morton((uint32_t)x, (uint32_t)y, (uint32_t)z), l, &b, &e);
-                    nb += e - b;
-                }
         sum[3 * i] = se - sb;
         sum[3 * i + 1] = te - tb;
-        sum[3 * i + 2] = nb;
+        sum[3 * i + 2] = kifmm__near_sources(t, smort, cand[i], l, 0);
         mn[2 * i] = mn[2 * i + 1] = ~(uint64_t)0;      /* (min key, complement of the max key) */
         if (se > sb) { mn[2 * i] = smort[sb]; mn[2 * i + 1] = ~smort[se - 1]; }
         if (te > tb) {

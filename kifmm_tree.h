@@ -668,18 +668,13 @@ static void kifmm__range(const uint64_t *mort, size_t lo, size_t hi, uint64_t m,
     *e = kifmm__lower_bound(mort, *b, hi, m + span);
 }
 
-/* KIFMM_TREE_PRUNE: a box that holds too many points is still not split when its points cannot
-   be separated (one finest-level cell) or when it holds no source and has no source in its 26
-   same-level neighbours (a pure far field: splitting would only lengthen the L2L chain) */
-static int kifmm__worth_splitting(const kifmm_tree *t, const uint64_t *smort, const uint64_t *tmort, uint64_t m,
-                                  int l, size_t sb, size_t se, size_t tb, size_t te) {
-    uint64_t first = se > sb ? smort[sb] : tmort[tb], w = (uint64_t)1 << (KIFMM_MAX_DEPTH - l);
-    uint64_t lim = (uint64_t)1 << KIFMM_MAX_DEPTH;
+/* the sources in the box with Morton prefix m at level l and its 26 same-level neighbours (any:
+   stop at the first box that has some) */
+KIFMM__FN size_t kifmm__near_sources(const kifmm_tree *t, const uint64_t *smort, uint64_t m, int l, int any) {
+    uint64_t w = (uint64_t)1 << (KIFMM_MAX_DEPTH - l), lim = (uint64_t)1 << KIFMM_MAX_DEPTH;
     uint32_t a[3];
+    size_t n = 0;
     int dx, dy, dz;
-    if (!((se > sb && smort[se - 1] != first) || (te > tb && (tmort[tb] != first || tmort[te - 1] != first))))
-        return 0;                                      /* every point in one finest cell */
-    if (se > sb) return 1;
     a[0] = kifmm__compact3(m >> 2); a[1] = kifmm__compact3(m >> 1); a[2] = kifmm__compact3(m);
     for (dx = -1; dx <= 1; dx++)
         for (dy = -1; dy <= 1; dy++)
@@ -690,9 +685,22 @@ static int kifmm__worth_splitting(const kifmm_tree *t, const uint64_t *smort, co
                 if (x < 0 || y < 0 || z < 0 || (uint64_t)x >= lim || (uint64_t)y >= lim || (uint64_t)z >= lim)
                     continue;
                 kifmm__range(smort, 0, t->nsources, kifmm__morton((uint32_t)x, (uint32_t)y, (uint32_t)z), l, &b, &e);
-                if (e > b) return 1;
+                n += e - b;
+                if (any && n) return n;
             }
-    return 0;
+    return n;
+}
+
+/* KIFMM_TREE_PRUNE: a box that holds too many points is still not split when its points cannot
+   be separated (one finest-level cell) or when it holds no source and has no source in its 26
+   same-level neighbours (a pure far field: splitting would only lengthen the L2L chain) */
+static int kifmm__worth_splitting(const kifmm_tree *t, const uint64_t *smort, const uint64_t *tmort, uint64_t m,
+                                  int l, size_t sb, size_t se, size_t tb, size_t te) {
+    uint64_t first = se > sb ? smort[sb] : tmort[tb];
+    if (!((se > sb && smort[se - 1] != first) || (te > tb && (tmort[tb] != first || tmort[te - 1] != first))))
+        return 0;                                      /* every point in one finest cell */
+    if (se > sb) return 1;
+    return kifmm__near_sources(t, smort, m, l, 1) > 0;
 }
 
 /* What a distributed build (kifmm_mpi.h) changes; NULL on one node.

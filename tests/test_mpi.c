@@ -1,6 +1,7 @@
 /* kifmm over MPI (kifmm_mpi.h): every rank's results against one kifmm object over the union of the
    points (to rounding) and against the direct sum, on uniform, sphere and clustered points split
-   unevenly (rank 0 empty, the far cluster on the last rank, the rest interleaved); then NaN on one
+   unevenly (rank 0 empty, the far cluster on the last rank, the rest interleaved; in one case the
+   sources on the even ranks and the targets on the odd ones); then NaN on one
    rank, mismatched configs, and an allocator that fails on one rank at every allocation in turn:
    every rank must return the same status, leak nothing and not hang.
    Run: mpirun -np 1..4 test_mpi [quick] */
@@ -20,6 +21,8 @@ static int owner_of(size_t i, int dist, int salt) {
     if (nranks == 1) return 0;
     if (dist == TU_TWO_CLUSTERS && (i & 1)) return nranks - 1;
     h ^= h >> 29;
+    if (salt == 8) return 2 * (int)(h % (uint64_t)((nranks + 1) / 2));       /* even ranks only */
+    if (salt == 9) return 1 + 2 * (int)(h % (uint64_t)(nranks / 2));         /* odd ranks only */
     for (r = 1; r < nranks; r++) tot += r;
     pick = (int)(h % (uint64_t)tot);
     for (r = 1; r < nranks; r++) {
@@ -103,13 +106,13 @@ static void run_case(const fmm_case *k, int quick) {
     td = sd;
     tu_seed(11 + (uint64_t)k->dist);
     xs = tu_new_points(n, dist);
-    xt = k->same ? xs : tu_new_points(nt, dist);
+    xt = k->same == 1 ? xs : tu_new_points(nt, dist);
     q = (double *)malloc(n * sd * nd * sizeof *q);
     dip = (double *)malloc(3 * n * nd * sizeof *dip);
     for (i = 0; i < n * sd * nd; i++) q[i] = tu_rand() - 0.5;
     for (i = 0; i < 3 * n * nd; i++) dip[i] = tu_rand() - 0.5;
-    ls = take(xs, n, dist, 1);
-    lt = k->same ? take(xs, n, dist, 1) : take(xt, nt, dist, 2);
+    ls = take(xs, n, dist, k->same == 2 ? 8 : 1);   /* same 2: sources and targets on different ranks */
+    lt = k->same == 1 ? take(xs, n, dist, 1) : take(xt, nt, dist, k->same == 2 ? 9 : 2);
     p1 = (double *)malloc(nt * td * nd * sizeof *p1);
     g1 = (double *)malloc(3 * nt * td * nd * sizeof *g1);
     h1 = (double *)malloc(6 * nt * nd * sizeof *h1);
@@ -187,7 +190,7 @@ static void run_case(const fmm_case *k, int quick) {
     kifmm_destroy(f);
 out:
     drop(&ls); drop(&lt);
-    if (!k->same) free(xt);
+    if (k->same != 1) free(xt);
     free(xs); free(q); free(dip); free(p1); free(g1); free(h1);
 }
 
@@ -292,7 +295,7 @@ static void test_alloc_failures(int quick) {
     double *x = tu_new_points(n, TU_SPHERE), *q, *p;
     local l = take(x, n, TU_SPHERE, 6);
     tu_alloc a;
-    long k, step = quick ? 7 : 1, tried = 0;
+    long k, step = quick ? 7 : nranks <= 2 ? 1 : 4, tried = 0;   /* (every point at 1-2 ranks) */
     int done = 0;
     memset(&c, 0, sizeof c);
     c.order = 4;
@@ -398,6 +401,7 @@ int main(int argc, char **argv) {
         {"Laplace cube", TU_CUBE, KIFMM_KERNEL_LAPLACE, 1, 1, 0, 0, 1, 6, 20000, 0, 1e-4, 1e-3},
         {"Laplace sphere, dip+hess nd2", TU_SPHERE, KIFMM_KERNEL_LAPLACE, 0, 2, 1, 1, 1, 6, 12000, 0, 1e-4, 1e-3},
         {"Yukawa two clusters", TU_TWO_CLUSTERS, KIFMM_KERNEL_YUKAWA, 1, 1, 0, 0, 1, 4, 12000, 3.0, 1e-3, 1e-2},
+        {"Laplace plummer, s/t apart", TU_PLUMMER, KIFMM_KERNEL_LAPLACE, 2, 1, 0, 0, 1, 5, 10000, 0, 1e-3, 1e-2},
         {"Stokes plummer", TU_PLUMMER, KIFMM_KERNEL_STOKES, 1, 1, 0, 0, 1, 5, 8000, 1.0, 1e-3, 1e-2},
         {"user kernel (Laplace) cube", TU_CUBE, KIFMM_KERNEL_USER, 1, 1, 0, 0, 0, 4, 4000, 0, 1e-3, 1},
     };
