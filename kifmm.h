@@ -535,8 +535,8 @@ static kifmm_status kifmm__build_ops(kifmm *f, const kifmm_tree *t, kifmm__ops *
     return KIFMM_OK;
 }
 
-static kifmm_status kifmm__build_on_tree(kifmm *f, kifmm_tree *tp, double seconds, int (*agree)(void *, int),
-                                         void *user);
+static kifmm_status kifmm__build_on_tree(kifmm *f, kifmm_tree *tp, double seconds, const unsigned char *stored,
+                                         int (*agree)(void *, int), void *user);
 
 /* tree, operator sets and evaluation buffers for a validated point set, into new structs; the
    object changes only when everything succeeded */
@@ -550,13 +550,14 @@ static kifmm_status kifmm__build_points(kifmm *f, const double *s, size_t ns, co
     else if (st != KIFMM_OK)
         kifmm__log(&f->cfg, st, "building the tree for %zu points failed: %s", ns + nt, kifmm_status_string(st));
     if (st != KIFMM_OK) return st;
-    return kifmm__build_on_tree(f, &tree, kifmm__now() - t0, NULL, NULL);
+    return kifmm__build_on_tree(f, &tree, kifmm__now() - t0, NULL, NULL, NULL);
 }
 
 /* operator sets and evaluation buffers for a built tree, which the object takes (or frees);
-   agree (distributed): whether every rank got as far, asked once before anything is committed */
-static kifmm_status kifmm__build_on_tree(kifmm *f, kifmm_tree *tp, double seconds, int (*agree)(void *, int),
-                                         void *user) {
+   distributed: stored, the boxes whose vectors the rank keeps (kifmm__eval_init), and agree,
+   whether every rank got as far, asked once before anything is committed */
+static kifmm_status kifmm__build_on_tree(kifmm *f, kifmm_tree *tp, double seconds, const unsigned char *stored,
+                                         int (*agree)(void *, int), void *user) {
     kifmm_tree tree = *tp;
     kifmm__eval ev;
     kifmm__ops *ops = NULL;
@@ -572,7 +573,7 @@ static kifmm_status kifmm__build_on_tree(kifmm *f, kifmm_tree *tp, double second
         return st;
     }
     t0 = kifmm__now();
-    st = kifmm__eval_init(&ev, ops, nops, &tree, &f->far, &f->kern, &f->cfg.blas, f->cfg.threads, f->cfg.nd);
+    st = kifmm__eval_init(&ev, ops, nops, &tree, &f->far, &f->kern, &f->cfg.blas, f->cfg.threads, f->cfg.nd, stored);
     if (st != KIFMM_OK)
         kifmm__log(&f->cfg, st, st == KIFMM_ERR_OUT_OF_MEMORY ? "out of memory for the evaluation buffers of %zu points"
                                                                : "the tree of %zu points broke an invariant", ns + nt);
@@ -821,7 +822,7 @@ static kifmm_status kifmm__evaluate(kifmm *f, const kifmm_eval_desc *desc, size_
     const kifmm_tree *t = &f->tree;
     kifmm__eval *e = &f->eval;
     size_t nt = t->ntargets, nd = (size_t)(desc->nd ? desc->nd : 1);
-    size_t nchk = nd * (e->harm ? 4 : 1) * (size_t)e->nc * t->nboxes;
+    size_t nchk = nd * (e->harm ? 4 : 1) * (size_t)e->nc * e->nslot;
     double t0 = kifmm__now();
     ptrdiff_t j;
     int old;

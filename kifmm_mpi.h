@@ -469,31 +469,34 @@ fail:
     return KIFMM_ERR_OUT_OF_MEMORY;
 }
 
-/* per level, the box ranges this rank's passes work on: the boxes over its own leaves (a
-   contiguous run, the leaves being one), and the V-list sources of those holding own targets */
-static int kifmm__mpi_ranges(kifmm__mpi *m, const kifmm_tree *t) {
-    int *span, l, b;
+/* per level, the box range this rank's passes work on: the boxes over its own leaves (a
+   contiguous run, the leaves being one); and the boxes whose vectors it stores: those, their
+   parents' other children (which M2M reads and L2L writes), the V sources of the ones with own
+   targets, and every box whose part or sum travels. stored: nboxes bytes, the caller's. */
+static void kifmm__mpi_ranges(kifmm__mpi *m, const kifmm_tree *t, const int *span, unsigned char *stored) {
+    int l, b;
     size_t j;
-    if (!kifmm__mpi_leaf_spans(m, t, &span)) return 0;
+    memset(stored, 0, (size_t)t->nboxes);
     for (l = 0; l <= KIFMM_MAX_DEPTH; l++) {
-        int r[4] = {INT_MAX, -1, INT_MAX, -1};
+        int r[2] = {INT_MAX, -1};
         for (b = t->level_begin[l]; b < t->level_begin[l + 1]; b++) {
             if (span[2 * b] >= m->leaf_hi || span[2 * b + 1] < m->leaf_lo) continue;
             if (b < r[0]) r[0] = b;
             if (b > r[1]) r[1] = b;
+            stored[b] = 1;
             if (t->tgt_end[b] == t->tgt_begin[b]) continue;
-            for (j = t->v_off[b]; j < t->v_off[b + 1]; j++) {
-                if (t->v_idx[j] < r[2]) r[2] = t->v_idx[j];
-                if (t->v_idx[j] > r[3]) r[3] = t->v_idx[j];
-            }
+            for (j = t->v_off[b]; j < t->v_off[b + 1]; j++) stored[t->v_idx[j]] = 1;
         }
         m->range[l][0] = r[1] >= 0 ? r[0] : 0;
         m->range[l][1] = r[1] + 1;
-        m->range[l][2] = r[3] >= 0 ? r[2] : 0;
-        m->range[l][3] = r[3] + 1;
+        m->range[l][2] = m->range[l][3] = 0;
     }
-    kifmm__free(&m->al, span, 2 * (size_t)t->nboxes * sizeof *span);
-    return 1;
+    for (b = 1; b < t->nboxes; b++) {
+        int p = t->parent[b], pl = kifmm__key_level(t->key[p]);
+        if (p >= m->range[pl][0] && p < m->range[pl][1]) stored[b] = 1;
+    }
+    for (j = 0; j < m->nneed; j++) stored[m->need[j]] = 1;
+    for (j = 0; j < m->nm_send; j++) stored[m->m_send[j]] = 1;
 }
 
 /* ---- building -------------------------------------------------------------------------------- */
@@ -570,6 +573,9 @@ static kifmm_status kifmm__mpi_build(kifmm *f, kifmm__mpi *m, const double *s, s
     kifmm__tree_opt o;
     kifmm__mpi_copy cc;
     double lo[3], hi[3], cube[4], dc[3], dh, *sown = NULL, *town = NULL, *uni = NULL, *gb = NULL, t0 = kifmm__now();
+    unsigned char *stored = NULL;
+    int *span = NULL;
+    size_t nbs = 0;
     unsigned long long ntot = ns + nt;
     int deepest = 0, flags = KIFMM_TREE_PRUNE | KIFMM_TREE_RESOLUTION, *llo = NULL, l, n = kifmm__mpi_surface_n(c->order);
     size_t j, nu = 0;
@@ -638,8 +644,13 @@ static kifmm_status kifmm__mpi_build(kifmm *f, kifmm__mpi *m, const double *s, s
                                    NULL, &o);
         st = kifmm__mpi_agree(m->comm, c, st, "building the locally essential tree");
     }
-    if (st == KIFMM_OK)
-        st = kifmm__mpi_agree(m->comm, c, kifmm__mpi_ranges(m, &t2) ? KIFMM_OK : KIFMM_ERR_OUT_OF_MEMORY, "the box ranges");
+    if (st == KIFMM_OK) {
+        stored = (unsigned char *)kifmm__alloc(&m->al, (size_t)t2.nboxes + 1);
+        st = kifmm__mpi_agree(m->comm, c, stored && kifmm__mpi_leaf_spans(m, &t2, &span) ? KIFMM_OK : KIFMM_ERR_OUT_OF_MEMORY,
+                              "the box ranges");
+        if (st == KIFMM_OK) kifmm__mpi_ranges(m, &t2, span, stored);
+        nbs = (size_t)t2.nboxes;
+    }
     kifmm__tree_free(&t1);
     kifmm__tree_free(&t2a);
     for (l = 0; l <= KIFMM_MAX_DEPTH; l++) kifmm__u64vec_free(&split[l], &c->allocator);
@@ -648,11 +659,14 @@ static kifmm_status kifmm__mpi_build(kifmm *f, kifmm__mpi *m, const double *s, s
     kifmm__free(&m->al, town, 3 * m->nt_own * sizeof *town + 8);
     kifmm__free(&m->al, uni, 3 * nu * sizeof *uni + 8);
     kifmm__free(&m->al, gb, 3 * m->ng_send * sizeof *gb + 8);
-    if (st != KIFMM_OK) { kifmm__tree_free(&t2); return st; }
-    /* 5. operators and buffers, committed only when every rank has them */
-    m->other_failed = 0;
-    st = kifmm__build_on_tree(f, &t2, kifmm__now() - t0, kifmm__mpi_commit_ok, m);
-    st = kifmm__mpi_agree(m->comm, c, m->other_failed ? KIFMM_OK : st, "precomputing the operators");
+    if (st == KIFMM_OK) {   /* 5. operators and buffers, committed only when every rank has them */
+        m->other_failed = 0;
+        st = kifmm__build_on_tree(f, &t2, kifmm__now() - t0, stored, kifmm__mpi_commit_ok, m);
+        st = kifmm__mpi_agree(m->comm, c, m->other_failed ? KIFMM_OK : st, "precomputing the operators");
+    }
+    kifmm__tree_free(&t2);                  /* (empty when the object took it) */
+    kifmm__free(&m->al, stored, nbs + 1);
+    kifmm__free(&m->al, span, 2 * nbs * sizeof *span);
     if (st != KIFMM_OK) return st;
     {   /* the upward pass starts at the own leaves only, and works on the boxes over them: every
            other multipole is zero (a part this rank does not have) until the exchange writes it */
@@ -663,7 +677,7 @@ static kifmm_status kifmm__mpi_build(kifmm *f, kifmm__mpi *m, const double *s, s
             int b = e->leaf_src[i];
             if (t->src_perm[t->src_begin[b]] < m->ns_own) e->leaf_src[k++] = b;
         }
-        memset(e->equiv, 0, (size_t)e->ndmax * (size_t)t->nboxes * (size_t)e->ne * sizeof(double));
+        memset(e->equiv, 0, (size_t)e->ndmax * e->nslot * (size_t)e->ne * sizeof(double));
         e->nleaf_src = k;
         e->has_range = 1;
         memcpy(e->range, m->range, sizeof e->range);
@@ -677,7 +691,7 @@ static kifmm_status kifmm__mpi_build(kifmm *f, kifmm__mpi *m, const double *s, s
 static void kifmm__mpi_mid(kifmm *f) {
     kifmm__mpi *m = (kifmm__mpi *)f->dist_state;
     kifmm__eval *e = &f->eval;
-    size_t nb = (size_t)f->tree.nboxes, ne = (size_t)e->ne, nd = (size_t)e->call.nd, i, d, j;
+    size_t ns = e->nslot, ne = (size_t)e->ne, nd = (size_t)e->call.nd, i, d, j;
     if (m->nreq) {
         MPI_Waitall(m->nreq, m->req, MPI_STATUSES_IGNORE);
         for (i = 0; i < (size_t)m->nreq; i++) MPI_Type_free(&m->rty[i]);
@@ -686,13 +700,13 @@ static void kifmm__mpi_mid(kifmm *f) {
     }
     for (i = 0; i < m->nm_send; i++)
         for (d = 0; d < nd; d++)
-            memcpy(m->mbuf_s + (i * nd + d) * ne, e->equiv + (d * nb + (size_t)m->m_send[i]) * ne, ne * sizeof(double));
+            memcpy(m->mbuf_s + (i * nd + d) * ne, e->equiv + (d * ns + kifmm__slot(e, m->m_send[i])) * ne, ne * sizeof(double));
     kifmm__mpi_move(m, KIFMM__P_MULT, 0, m->mbuf_s, m->mbuf_r, (int)(nd * ne), NULL, NULL, &m->bytes_let);
     for (i = 0; i < m->nneed; i++)
-        for (d = 0; d < nd; d++) memset(e->equiv + (d * nb + (size_t)m->need[i]) * ne, 0, ne * sizeof(double));
+        for (d = 0; d < nd; d++) memset(e->equiv + (d * ns + kifmm__slot(e, m->need[i])) * ne, 0, ne * sizeof(double));
     for (i = 0; i < m->nm_recv; i++)
         for (d = 0; d < nd; d++) {
-            double *q = e->equiv + (d * nb + (size_t)m->m_recv[i]) * ne;
+            double *q = e->equiv + (d * ns + kifmm__slot(e, m->m_recv[i])) * ne;
             const double *r = m->mbuf_r + (i * nd + d) * ne;
             for (j = 0; j < ne; j++) q[j] += r[j];
         }
@@ -827,7 +841,7 @@ static kifmm_status kifmm__mpi_evaluate(kifmm *f, const kifmm_eval_desc *desc) {
         for (i = 0; i < m->nneed; i++) {
             size_t d;
             for (d = 0; d < (size_t)e->ndmax; d++)
-                memset(e->equiv + (d * (size_t)f->tree.nboxes + (size_t)m->need[i]) * (size_t)e->ne, 0,
+                memset(e->equiv + (d * e->nslot + kifmm__slot(e, m->need[i])) * (size_t)e->ne, 0,
                        (size_t)e->ne * sizeof(double));
         }
         st = kifmm__evaluate(f, &u, m->ns_own);

@@ -274,6 +274,11 @@ typedef struct kifmm__eval {
        L2L parents, M2L targets) and [V source lo, hi) (the M2L's compressed multipoles); on one
        node (has_range 0) every box of the level */
     int     has_range, range[KIFMM_MAX_DEPTH + 1][4];
+    /* where each box's multipole and local vectors live: slot[b] of nslot per density set, or -1
+       (not stored); slots follow box order, so level l's are slot_off[l] .. + slot_cnt[l] - 1. On
+       one node slot is NULL: every box, slot = box; a distributed rank stores only what it reads */
+    int    *slot;
+    size_t  slot_off[KIFMM_MAX_DEPTH + 1], slot_cnt[KIFMM_MAX_DEPTH + 1], nslot;
     int     leaf_cols;            /* leaves per batched GEMM */
     double *m2l_buf;              /* compressed multipoles of a level, [box][d][k]: a box's sets together */
     size_t  m2l_level_max;
@@ -289,9 +294,13 @@ typedef struct kifmm__eval {
 
 /* near: the U list's kernel when it differs from the operators' kern (only Stokes near a Laplace
    far field: harm), else NULL */
+/* stored: per box, whether its vectors are kept (distributed: the rank's own boxes, their
+   parents' other children, and what its lists read), or NULL for every box */
 KIFMM__FN kifmm_status kifmm__eval_init(kifmm__eval *e, const kifmm__ops *ops, int nops, const kifmm_tree *tree,
                                         const kifmm__kernel *kern, const kifmm__kernel *near, const kifmm_blas *blas,
-                                        int nthreads, int ndmax);
+                                        int nthreads, int ndmax, const unsigned char *stored);
+/* the slot of box b's vectors (kifmm__eval.slot_lo) */
+KIFMM__FN size_t kifmm__slot(const kifmm__eval *e, int b);
 KIFMM__FN void kifmm__eval_free(kifmm__eval *e, const kifmm_allocator *alloc);
 
 /* The passes. Upward: P2M, M2M; across: M2L, P2L (into check vectors); downward: L2L; then the
@@ -3452,8 +3461,9 @@ KIFMM__FN void kifmm__eval_free(kifmm__eval *e, const kifmm_allocator *al) {
     if (!t || !e->ops) { memset(e, 0, sizeof *e); return; }
     nd = (size_t)e->ndmax;
     for (i = 0; i < e->nops; i++) k = (size_t)e->ops[i].k > k ? (size_t)e->ops[i].k : k;
-    kifmm__free(al, e->equiv, nd * e->ne * t->nboxes * sizeof(double));
-    kifmm__free(al, e->check, nd * e->nc * t->nboxes * sizeof(double));
+    kifmm__free(al, e->slot, e->slot ? (size_t)t->nboxes * sizeof *e->slot : 0);
+    kifmm__free(al, e->equiv, nd * e->ne * e->nslot * sizeof(double));
+    kifmm__free(al, e->check, nd * e->nc * e->nslot * sizeof(double));
     kifmm__free(al, e->q, nd * e->sdim * t->nsources * sizeof(double));
     kifmm__free(al, e->dip, e->dip ? 3 * nd * t->nsources * sizeof(double) : 0);
     kifmm__free(al, e->leafbuf, 2 * (size_t)(e->ne > e->nc ? e->ne : e->nc) * e->leaf_cols * nd * sizeof(double));
@@ -3477,9 +3487,16 @@ static int kifmm__m2l_groups_ok(const kifmm_tree *t) {
     return 1;
 }
 
+KIFMM__FN size_t kifmm__slot(const kifmm__eval *e, int b) {
+    if (!e->slot) return (size_t)b;
+    KIFMM_ASSERT(e->slot[b] >= 0);
+    return (size_t)e->slot[b];
+}
+static int kifmm__has_slot(const kifmm__eval *e, int b) { return !e->slot || e->slot[b] >= 0; }
+
 KIFMM__FN kifmm_status kifmm__eval_init(kifmm__eval *e, const kifmm__ops *ops, int nops, const kifmm_tree *t,
                                         const kifmm__kernel *kern, const kifmm__kernel *near, const kifmm_blas *blas,
-                                        int nthreads, int ndmax) {
+                                        int nthreads, int ndmax, const unsigned char *stored) {
     const kifmm_allocator *al = &ops->alloc;
     int harm = near && near->kind == KIFMM_KERNEL_STOKES && kern->kind == KIFMM_KERNEL_LAPLACE;
     size_t k = 0, nd = (size_t)(ndmax < 1 ? 1 : ndmax) * (harm ? 4 : 1), m2l, out, big;
@@ -3502,9 +3519,18 @@ KIFMM__FN kifmm_status kifmm__eval_init(kifmm__eval *e, const kifmm__ops *ops, i
     e->nc = ops->nc;
     if (!kifmm__m2l_groups_ok(t)) return KIFMM_ERR_INTERNAL;
     for (l = 0; l < nops; l++) k = (size_t)ops[l].k > k ? (size_t)ops[l].k : k;
-    for (l = 0; l <= KIFMM_MAX_DEPTH; l++) {
-        size_t nb = (size_t)(t->level_begin[l + 1] - t->level_begin[l]);
-        if (nb > e->m2l_level_max) e->m2l_level_max = nb;
+    if (stored) KIFMM__HOLD(al, &e->bytes, e->slot, (size_t)t->nboxes);
+    for (l = 0; l <= KIFMM_MAX_DEPTH; l++) {     /* the stored boxes of each level, their slots */
+        int b;
+        e->slot_off[l] = e->nslot;
+        for (b = t->level_begin[l]; b < t->level_begin[l + 1]; b++)
+            if (!stored || stored[b]) {
+                if (stored) e->slot[b] = (int)e->nslot;
+                e->nslot++;
+            } else
+                e->slot[b] = -1;
+        e->slot_cnt[l] = e->nslot - e->slot_off[l];
+        if (e->slot_cnt[l] > e->m2l_level_max) e->m2l_level_max = e->slot_cnt[l];
     }
     e->m2l_block = KIFMM__M2L_BLOCK / (int)nd > 8 ? KIFMM__M2L_BLOCK / (int)nd : 8;
     e->tgt_block = KIFMM__TGT_BLOCK;
@@ -3514,8 +3540,8 @@ KIFMM__FN kifmm_status kifmm__eval_init(kifmm__eval *e, const kifmm__ops *ops, i
     if (t->nleaves < e->leaf_cols) e->leaf_cols = t->nleaves > 0 ? t->nleaves : 1;
     big = (size_t)(e->ne > e->nc ? e->ne : e->nc);
 #define KIFMM__EALLOC(p, count) KIFMM__HOLD(al, &e->bytes, p, count)
-    KIFMM__EALLOC(e->equiv, nd * e->ne * t->nboxes);
-    KIFMM__EALLOC(e->check, nd * e->nc * t->nboxes);
+    KIFMM__EALLOC(e->equiv, nd * e->ne * e->nslot);
+    KIFMM__EALLOC(e->check, nd * e->nc * e->nslot);
     KIFMM__EALLOC(e->q, nd * e->sdim * t->nsources);
     if (dips) KIFMM__EALLOC(e->dip, 3 * nd * t->nsources);
     KIFMM__EALLOC(e->leafbuf, 2 * big * (size_t)e->leaf_cols * nd);
@@ -3533,8 +3559,8 @@ KIFMM__FN kifmm_status kifmm__eval_init(kifmm__eval *e, const kifmm__ops *ops, i
         size_t d;
         if (t->child[l] >= 0) continue;
         if (t->src_end[l] > t->src_begin[l]) e->leaf_src[e->nleaf_src++] = l;
-        else
-            for (d = 0; d < nd; d++) memset(e->equiv + (d * t->nboxes + (size_t)l) * e->ne, 0, (size_t)e->ne * sizeof(double));
+        else if (kifmm__has_slot(e, l))
+            for (d = 0; d < nd; d++) memset(e->equiv + (d * e->nslot + kifmm__slot(e, l)) * e->ne, 0, (size_t)e->ne * sizeof(double));
         if (t->tgt_end[l] > t->tgt_begin[l]) e->leaf_tgt[e->nleaf_tgt++] = l;
     }
     return KIFMM_OK;
@@ -3608,7 +3634,6 @@ static int kifmm__batch_end(const kifmm__eval *e, const int *list, int c0, int c
 KIFMM__FN void kifmm__op_p2m(kifmm__eval *e) {
     const kifmm_tree *t = e->tree;
     int nd = e->call.nd, ne = e->ne, nc = e->nc, na = e->nleaf_src, c0, c1;
-    size_t nb = (size_t)t->nboxes;
     double *chk = e->leafbuf, *y = e->leafbuf + (size_t)(ne > nc ? ne : nc) * e->leaf_cols * e->ndmax;
     for (c0 = 0; c0 < na; c0 = c1) {
         const kifmm__ops *o = kifmm__lops(e, kifmm__key_level(t->key[e->leaf_src[c0]]));
@@ -3634,7 +3659,7 @@ KIFMM__FN void kifmm__op_p2m(kifmm__eval *e) {
             int b = e->leaf_src[c0 + i], j, d;
             double f = kifmm__scale(o, kifmm__box_hw(t, b), -o->h);
             for (d = 0; d < nd; d++) {
-                double *eq = e->equiv + ((size_t)d * nb + (size_t)b) * ne;
+                double *eq = e->equiv + ((size_t)d * e->nslot + kifmm__slot(e, b)) * ne;
                 const double *src = chk + ((size_t)i * nd + d) * ne;
                 for (j = 0; j < ne; j++) eq[j] = f * src[j];
             }
@@ -3667,20 +3692,19 @@ KIFMM__FN void kifmm__op_m2m(kifmm__eval *e, int l) {
     const kifmm_tree *t = e->tree;
     const kifmm__ops *o;
     int ne = e->ne, lb = t->level_begin[l], nsplit, js, j0, d, gc = kifmm__group_cols(e);
-    size_t nb = (size_t)t->nboxes;
     kifmm__groups(e, l, &js, &nsplit);
     if (l < 1 || nsplit <= js) return;
     o = kifmm__lops(e, l - 1);
     for (d = 0; d < e->call.nd; d++) {
-        double *eq = e->equiv + (size_t)d * nb * ne;
+        double *eq = e->equiv + (size_t)d * e->nslot * ne;
         for (j0 = js; j0 < nsplit; j0 += gc) {
             int cnt = nsplit - j0 < gc ? nsplit - j0 : gc;
             ptrdiff_t j;
-            kifmm__dgemm(&e->blas, 0, 0, ne, cnt, 8 * ne, 1.0, o->m2m, ne, eq + ((size_t)lb + 8 * (size_t)j0) * ne,
+            kifmm__dgemm(&e->blas, 0, 0, ne, cnt, 8 * ne, 1.0, o->m2m, ne, eq + kifmm__slot(e, lb + 8 * j0) * ne,
                          8 * ne, 0.0, e->leafbuf, ne);
             KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
             for (j = 0; j < cnt; j++)
-                memcpy(eq + (size_t)t->parent[lb + 8 * (j0 + j)] * ne, e->leafbuf + (size_t)j * ne,
+                memcpy(eq + kifmm__slot(e, t->parent[lb + 8 * (j0 + j)]) * ne, e->leafbuf + (size_t)j * ne,
                        (size_t)ne * sizeof(double));
         }
     }
@@ -3693,7 +3717,7 @@ KIFMM__FN void kifmm__op_m2m(kifmm__eval *e, int l) {
    target has at most one source (kifmm__m2l_groups_ok), so a task's block is all it writes. */
 static void kifmm__m2l_block_run(kifmm__eval *e, const kifmm__ops *o, int l, int b0, int b1, double scale) {
     const kifmm_tree *t = e->tree;
-    int nc = e->nc, k = o->k, lb = t->level_begin[l], tv, d, nd = e->call.nd;
+    int nc = e->nc, k = o->k, tv, d, nd = e->call.nd;
     size_t bw = (size_t)e->m2l_block * nd, kb = (size_t)k * bw, nk = (size_t)nd * k;
     kifmm__parts parts = kifmm__thread_parts(e);
     double *lh = parts.m2l, *gat = lh + kb, *res = gat + kb, *mid = res + kb;
@@ -3714,7 +3738,7 @@ static void kifmm__m2l_block_run(kifmm__eval *e, const kifmm__ops *o, int l, int
         for (j = p0; j < p1; j++)
             for (d = 0; d < nd; d++) {
                 size_t col = (j - p0) * (size_t)nd + (size_t)d;
-                src[col] = e->m2l_buf + (size_t)(t->m2l_src[j] - lb) * nk + (size_t)d * k;
+                src[col] = e->m2l_buf + (kifmm__slot(e, t->m2l_src[j]) - e->slot_off[l]) * nk + (size_t)d * k;
                 dst[col] = lh + (size_t)(t->m2l_tgt[j] - b0) * nk + (size_t)d * k;
             }
         if (!e->blas.dgemm) {              /* the built-in GEMM reads and adds in place */
@@ -3741,7 +3765,7 @@ static void kifmm__m2l_block_run(kifmm__eval *e, const kifmm__ops *o, int l, int
     }
     for (d = 0; d < nd; d++)
         kifmm__dgemm_local(&e->blas, 0, 0, nc, b1 - b0, k, scale, o->m2l_u, nc, lh + (size_t)d * k, (int)nk, 1.0,
-                           e->check + ((size_t)d * t->nboxes + (size_t)b0) * nc, nc);
+                           e->check + ((size_t)d * e->nslot + kifmm__slot(e, b0)) * nc, nc);
 }
 
 KIFMM__FN void kifmm__op_m2l(kifmm__eval *e, int l) {
@@ -3749,17 +3773,16 @@ KIFMM__FN void kifmm__op_m2l(kifmm__eval *e, int l) {
     const kifmm__ops *o = kifmm__lops(e, l);
     int ne = e->ne, k = o->k, lb = t->level_begin[l], le = t->level_begin[l + 1], d;
     int tlo = e->has_range ? e->range[l][0] : lb, thi = e->has_range ? e->range[l][1] : le;
-    int slo = e->has_range ? e->range[l][2] : lb, shi = e->has_range ? e->range[l][3] : le;
     size_t base = (size_t)l * KIFMM_NUM_TRANSFER;
     ptrdiff_t blk, nblk = thi > tlo ? (thi - tlo + e->m2l_block - 1) / e->m2l_block : 0;
     double scale;
     if (l < 2 || t->m2l_off[base + KIFMM_NUM_TRANSFER] == t->m2l_off[base] || nblk == 0) return;
     scale = kifmm__scale(o, t->half_width / (double)((uint64_t)1 << l), o->h);
-    /* compress every multipole of the level the V lists read at once, set by set */
-    for (d = 0; d < e->call.nd && shi > slo; d++)
-        kifmm__dgemm(&e->blas, 1, 0, k, shi - slo, ne, 1.0, o->m2l_v, ne,
-                     e->equiv + ((size_t)d * t->nboxes + (size_t)slo) * ne, ne, 0.0,
-                     e->m2l_buf + (size_t)(slo - lb) * k * e->call.nd + (size_t)d * k, k * e->call.nd);
+    /* compress every stored multipole of the level at once, set by set */
+    for (d = 0; d < e->call.nd && e->slot_cnt[l]; d++)
+        kifmm__dgemm(&e->blas, 1, 0, k, (int)e->slot_cnt[l], ne, 1.0, o->m2l_v, ne,
+                     e->equiv + ((size_t)d * e->nslot + e->slot_off[l]) * ne, ne, 0.0,
+                     e->m2l_buf + (size_t)d * k, k * e->call.nd);
     KIFMM__OMP(omp parallel for schedule(dynamic, 1) num_threads(e->nthreads))
     for (blk = 0; blk < nblk; blk++) {
         int b0 = tlo + (int)blk * e->m2l_block, b1 = b0 + e->m2l_block < thi ? b0 + e->m2l_block : thi;
@@ -3772,7 +3795,7 @@ KIFMM__FN void kifmm__op_m2l(kifmm__eval *e, int l) {
    pass: exact, and cheaper.) */
 KIFMM__FN void kifmm__op_p2l(kifmm__eval *e) {
     const kifmm_tree *t = e->tree;
-    size_t n = (size_t)e->n, nb = (size_t)t->nboxes;
+    size_t n = (size_t)e->n;
     ptrdiff_t b;
     KIFMM__OMP(omp parallel for schedule(dynamic, 16) num_threads(e->nthreads))
     for (b = 0; b < t->nboxes; b++) {
@@ -3782,7 +3805,7 @@ KIFMM__FN void kifmm__op_p2l(kifmm__eval *e) {
         if (kifmm__box_nt(t, (int)b) <= n || t->x_off[b] == t->x_off[b + 1] || t->tgt_end[b] == t->tgt_begin[b]) continue;
         p = kifmm__thread_parts(e);
         g = kifmm__surface_tgt(e, kifmm__box_surface(e, (int)b, KIFMM_RADIUS_INNER, p.surf),
-                               e->check + (size_t)b * e->nc, nb * e->nc);
+                               e->check + kifmm__slot(e, (int)b) * e->nc, e->nslot * e->nc);
         for (j = t->x_off[b]; j < t->x_off[b + 1]; j++) {
             int x = t->x_idx[j];
             kifmm__src s = kifmm__particles(e, t->src_begin[x], t->src_end[x]);
@@ -3795,22 +3818,21 @@ KIFMM__FN void kifmm__op_l2l(kifmm__eval *e, int l) {
     const kifmm_tree *t = e->tree;
     const kifmm__ops *o;
     int nc = e->nc, lc, nsplit, js, j0, d, gc = kifmm__group_cols(e);
-    size_t nb = (size_t)t->nboxes;
     if (l < 2 || l >= KIFMM_MAX_DEPTH) return;
     o = kifmm__lops(e, l);
     lc = t->level_begin[l + 1];
     kifmm__groups(e, l + 1, &js, &nsplit);
     for (d = 0; d < e->call.nd; d++) {
-        double *ck = e->check + (size_t)d * nb * nc;
+        double *ck = e->check + (size_t)d * e->nslot * nc;
         for (j0 = js; j0 < nsplit; j0 += gc) {
             int cnt = nsplit - j0 < gc ? nsplit - j0 : gc;
             ptrdiff_t j;
             KIFMM__OMP(omp parallel for schedule(static) num_threads(e->nthreads))
             for (j = 0; j < cnt; j++)
-                memcpy(e->leafbuf + (size_t)j * nc, ck + (size_t)t->parent[lc + 8 * (j0 + j)] * nc,
+                memcpy(e->leafbuf + (size_t)j * nc, ck + kifmm__slot(e, t->parent[lc + 8 * (j0 + j)]) * nc,
                        (size_t)nc * sizeof(double));
             kifmm__dgemm(&e->blas, 0, 0, 8 * nc, cnt, nc, 1.0, o->l2l, 8 * nc, e->leafbuf, nc, 1.0,
-                         ck + ((size_t)lc + 8 * (size_t)j0) * nc, 8 * nc);
+                         ck + kifmm__slot(e, lc + 8 * j0) * nc, 8 * nc);
         }
     }
 }
@@ -3894,7 +3916,7 @@ static void kifmm__block_out(const kifmm__eval *e, const kifmm__tgt *g, size_t j
 static void kifmm__leaf_block(kifmm__eval *e, int b, size_t j0, size_t m, const double *dq, unsigned mask,
                               const kifmm__parts *p) {
     const kifmm_tree *t = e->tree;
-    size_t n = (size_t)e->n, nb = (size_t)t->nboxes, j, width, lo[KIFMM_MAX_U], hi[KIFMM_MAX_U];
+    size_t n = (size_t)e->n, j, width, lo[KIFMM_MAX_U], hi[KIFMM_MAX_U];
     size_t td = e->harm ? 3 : (size_t)e->tdim, ndo = (size_t)e->call.nd / (e->harm ? 4 : 1), wu;
     int nd = e->call.nd, a, nr = 0, r;
     double t0 = kifmm__now(), t1;
@@ -3923,7 +3945,7 @@ static void kifmm__leaf_block(kifmm__eval *e, int b, size_t j0, size_t m, const 
                 continue;
             }
             s = kifmm__surface_src(e, kifmm__box_surface(e, w, KIFMM_RADIUS_INNER, p->surf),
-                                   e->equiv + (size_t)w * e->ne, nb * e->ne);
+                                   e->equiv + kifmm__slot(e, w) * e->ne, e->nslot * e->ne);
             kifmm__interact(&e->kern, nd, &s, &g, p->scratch);
         }
     t1 = kifmm__now(); p->timer[KIFMM_OP_M2P] += t1 - t0; t0 = t1;
@@ -3964,7 +3986,6 @@ static void kifmm__leaf_block(kifmm__eval *e, int b, size_t j0, size_t m, const 
 KIFMM__FN void kifmm__op_leaves(kifmm__eval *e, unsigned mask, double sec[8]) {
     const kifmm_tree *t = e->tree;
     int nd = e->call.nd, ne = e->ne, nc = e->nc, na = e->nleaf_tgt, c0, c1, th, op;
-    size_t nb = (size_t)t->nboxes;
     double *chk = e->leafbuf, *y = e->leafbuf + (size_t)(ne > nc ? ne : nc) * e->leaf_cols * e->ndmax;
     for (th = 0; th < e->nthreads; th++)
         memset(e->thread_buf + e->thread_len * (size_t)th + e->thread_len - 8, 0, 8 * sizeof(double));
@@ -3983,7 +4004,7 @@ KIFMM__FN void kifmm__op_leaves(kifmm__eval *e, unsigned mask, double sec[8]) {
             for (i = 0; i < cnt; i++) {
                 int d;
                 for (d = 0; d < nd; d++)
-                    memcpy(chk + ((size_t)i * nd + d) * nc, e->check + ((size_t)d * nb + (size_t)e->leaf_tgt[c0 + i]) * nc,
+                    memcpy(chk + ((size_t)i * nd + d) * nc, e->check + ((size_t)d * e->nslot + kifmm__slot(e, e->leaf_tgt[c0 + i])) * nc,
                            (size_t)nc * sizeof *chk);
             }
             if (o->dc2e_v) {

@@ -404,7 +404,7 @@ int main(int argc, char **argv) {
     x = tu_new_points(n, TU_PLUMMER);
     CHECK(kifmm__ops_build(&ops, NULL, NULL, &kifmm__laplace, 1.0, ORDER, 0, 1e-7, 1, 1) == KIFMM_OK, "ops");
     CHECK(kifmm_tree_build(&tree, NULL, x, n, x, n, 20, KIFMM_MAX_DEPTH, NULL) == KIFMM_OK, "tree");
-    CHECK(kifmm__eval_init(&ev, &ops, 1, &tree, &kifmm__laplace, NULL, NULL, 2, 1) == KIFMM_OK, "eval");
+    CHECK(kifmm__eval_init(&ev, &ops, 1, &tree, &kifmm__laplace, NULL, NULL, 2, 1, NULL) == KIFMM_OK, "eval");
     out_pot = (double *)malloc(tree.ntargets * sizeof *out_pot);
     out_grad = (double *)malloc(3 * tree.ntargets * sizeof *out_grad);
     ev.call.nd = 1;
