@@ -28,7 +28,7 @@ int main(int argc, char **argv) {
     int rank, size, weak, reps, k;
     size_t n, ntot, i;
     unsigned long long seed;
-    double *x, *q, *pot, *grad, t0, tc, te[32], v[8], mx[8];
+    double *x, *q, *pot, *grad, t0, tc, te[32], v[8], mx[8], mb[3];
     const char *dist;
     kifmm_config cfg = {0};
     kifmm_mpi_info info;
@@ -73,16 +73,21 @@ int main(int argc, char **argv) {
     v[4] = (double)info.bytes_sent_let; v[5] = (double)info.bytes_sent_evaluate; v[6] = (double)info.bytes_sent_create;
     v[7] = (double)info.own_sources;
     MPI_Reduce(v, mx, 8, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
+    /* (internals: this file holds the implementation) the tree's and the buffers' bytes */
+    v[0] = (double)f->tree.bytes; v[1] = (double)f->eval.bytes; v[2] = (double)st.bytes;
+    MPI_Reduce(v, mb, 3, MPI_DOUBLE, MPI_MAX, 0, MPI_COMM_WORLD);
     if (rank == 0)
         printf("%s P %d N %zu order %d %s: create %.3f s, evaluate %.3f s (slowest rank, median of %d); per rank at most: "
                "%.0f own, %.0f ghost sources, %.0f LET boxes, LET %.2f MB, evaluate %.2f MB, create %.2f MB sent; "
                "LET bytes per 1e6 own points %.2f MB; boxes %zu, bytes held per box %.0f; rank 0 ops: P2M %.3f M2M %.3f "
-               "M2L %.3f P2L %.3f L2L %.3f L2P %.3f M2P %.3f P2P %.3f s\n",
+               "M2L %.3f P2L %.3f L2L %.3f L2P %.3f M2P %.3f P2P %.3f s; most held per box of the whole tree: "
+               "tree %.0f B, evaluation buffers %.0f B, all %.0f B\n",
                weak ? "weak" : "strong", size, ntot, st.order, dist, mx[0], mx[1], reps, mx[7], mx[2], mx[3], mx[4] / 1e6,
                mx[5] / 1e6, mx[6] / 1e6, mx[7] > 0 ? mx[4] / mx[7] : 0, st.boxes,
                st.boxes ? (double)st.bytes / (double)st.boxes : 0, st.seconds_op[KIFMM_OP_P2M], st.seconds_op[KIFMM_OP_M2M],
                st.seconds_op[KIFMM_OP_M2L], st.seconds_op[KIFMM_OP_P2L], st.seconds_op[KIFMM_OP_L2L],
-               st.seconds_op[KIFMM_OP_L2P], st.seconds_op[KIFMM_OP_M2P], st.seconds_op[KIFMM_OP_P2P]);
+               st.seconds_op[KIFMM_OP_L2P], st.seconds_op[KIFMM_OP_M2P], st.seconds_op[KIFMM_OP_P2P], mb[0] / st.boxes,
+               mb[1] / st.boxes, mb[2] / st.boxes);
     kifmm_destroy(f);
     free(x); free(q); free(pot); free(grad);
     MPI_Finalize();

@@ -34,14 +34,15 @@ rows = []
 for line in open(sys.argv[1]):
     m = re.match(r"(strong|weak) P (\d+) N (\d+) order (\d+) (\w+): create ([\d.]+) s, evaluate ([\d.]+) s .*?"
                  r"at most: (\d+) own, (\d+) ghost sources, (\d+) LET boxes, LET ([\d.]+) MB, evaluate ([\d.]+) MB, "
-                 r"create ([\d.]+) MB sent; LET bytes per 1e6 own points ([\d.]+) MB", line)
+                 r"create ([\d.]+) MB sent; LET bytes per 1e6 own points ([\d.]+) MB.*"
+                 r"tree (\d+) B, evaluation buffers (\d+) B, all (\d+) B", line)
     if m: rows.append(m.groups())
 with open(sys.argv[2], "w") as f:
     hdr = [l.rstrip("\n") for l in open(sys.argv[1]) if l.startswith("#")]
     f.write("\n".join(hdr) + "\n\n")
-    f.write("| run | ranks | N | create | evaluate | own pts (max) | ghosts (max) | LET boxes (max) | LET MB sent (max) | LET MB per 1e6 own points |\n")
-    f.write("|---|---|---|---|---|---|---|---|---|---|\n")
+    f.write("| run | ranks | N | create | evaluate | own pts (max) | ghosts (max) | LET boxes (max) | LET MB sent (max) | LET MB per 1e6 own points | bytes held per box of the tree (max rank): tree / buffers / all |\n")
+    f.write("|---|---|---|---|---|---|---|---|---|---|---|\n")
     for r in rows:
-        f.write(f"| {r[0]} {r[4]} | {r[1]} | {int(r[2]):.2e} | {r[5]} s | {r[6]} s | {r[7]} | {r[8]} | {r[9]} | {r[10]} | {r[13]} |\n")
+        f.write(f"| {r[0]} {r[4]} | {r[1]} | {int(r[2]):.2e} | {r[5]} s | {r[6]} s | {r[7]} | {r[8]} | {r[9]} | {r[10]} | {r[13]} | {r[14]} / {r[15]} / {r[16]} |\n")
 print(open(sys.argv[2]).read())
 PY
