@@ -75,6 +75,10 @@ KIFMM_DEF kifmm_status kifmm_mpi_get_info(const kifmm *fmm, kifmm_mpi_info *info
 #error "kifmm_mpi.h: define KIFMM_IMPLEMENTATION in the file that defines KIFMM_MPI_IMPLEMENTATION"
 #endif
 
+/* the most points a rank passes, holds after the move, or receives as ghosts: MPI's counts and
+   displacements are int, and a ghost's rows are up to 3 doubles */
+#define KIFMM__MPI_MAX_ITEMS (INT_MAX / 8)
+
 /* one all-to-all pattern in items: counts and displacements sent, received (4 size ints) */
 enum { KIFMM__PS, KIFMM__PSD, KIFMM__PR, KIFMM__PRD };
 
@@ -82,6 +86,7 @@ typedef struct kifmm__mpi {
     MPI_Comm comm;
     int rank, size;
     kifmm_allocator al;
+    kifmm_config cfg_log;              /* (the object's config: its logger, for messages from here) */
     size_t ns_in, nt_in;               /* the caller's counts */
     size_t ns_own, nt_own, ng;         /* own points after the move, ghost sources */
     int *plan;                         /* 4 patterns x 4 x size: sources, targets, ghosts, multipoles */
@@ -424,8 +429,15 @@ static kifmm_status kifmm__mpi_let(kifmm__mpi *m, const kifmm_tree *t, int n, co
                 m->need[k++] = b;
                 KIFMM__MPI_HOLDERS(b, r, w.ml[cur[r]++] = b)
             }
-        for (r = 0; r < P; r++) gr[r] = 0;
-        for (j = 0; j < w.np; j++) gr[kifmm__mpi_owner(lo, P, span[2 * w.pl[j]])] += (int)t->gsrc[w.pl[j]];
+        for (r = 0, c = 0; r < P; r++) gr[r] = 0;
+        for (j = 0; j < w.np; j++) c += t->gsrc[w.pl[j]];
+        for (j = 0; j < w.np && c <= KIFMM__MPI_MAX_ITEMS; j++) gr[kifmm__mpi_owner(lo, P, span[2 * w.pl[j]])] += (int)t->gsrc[w.pl[j]];
+    }
+    if (!kifmm__mpi_all_ok(m, c <= KIFMM__MPI_MAX_ITEMS)) {
+        kifmm__log(&m->cfg_log, KIFMM_ERR_INVALID_ARGUMENT, "kifmm_mpi_create: a rank would receive more than %d ghost "
+                   "sources (here %zu)", KIFMM__MPI_MAX_ITEMS, c);
+        kifmm__mpi_let_free(m, t, &w);
+        return KIFMM_ERR_INVALID_ARGUMENT;
     }
     memcpy(m->m_recv, w.ml, w.nm * sizeof *w.ml);
     m->nm_recv = w.nm;
@@ -537,6 +549,13 @@ static kifmm_status kifmm__mpi_move_points(kifmm__mpi *m, const kifmm_tree *t1, 
         m->ns_own += (size_t)KIFMM__PL(m, KIFMM__P_SRC, KIFMM__PR)[r];
         m->nt_own += (size_t)KIFMM__PL(m, KIFMM__P_TGT, KIFMM__PR)[r];
     }
+    /* MPI's counts and displacements are int: what a rank receives must fit too */
+    if (!kifmm__mpi_all_ok(m, m->ns_own <= KIFMM__MPI_MAX_ITEMS && m->nt_own <= KIFMM__MPI_MAX_ITEMS)) {
+        kifmm__log(&m->cfg_log, KIFMM_ERR_INVALID_ARGUMENT, "kifmm_mpi_create: a rank's leaves would hold more than %d "
+                   "sources or targets (here %zu and %zu): use more ranks", KIFMM__MPI_MAX_ITEMS, m->ns_own, m->nt_own);
+        m->ns_own = m->nt_own = 0;
+        return KIFMM_ERR_INVALID_ARGUMENT;
+    }
     for (i = 0; i < 2; i++) {
         kifmm__mpi_displs(P, KIFMM__PL(m, i, KIFMM__PS), KIFMM__PL(m, i, KIFMM__PSD));
         kifmm__mpi_displs(P, KIFMM__PL(m, i, KIFMM__PR), KIFMM__PL(m, i, KIFMM__PRD));
@@ -584,9 +603,9 @@ static kifmm_status kifmm__mpi_build(kifmm *f, kifmm__mpi *m, const double *s, s
     memset(split, 0, sizeof split);
     m->ns_in = ns; m->nt_in = nt;
     st = kifmm__validate_points(c, s, ns, tg, nt);
-    if (st == KIFMM_OK && (ns > (size_t)INT_MAX / 8 || nt > (size_t)INT_MAX / 8)) {   /* MPI counts are int */
+    if (st == KIFMM_OK && (ns > KIFMM__MPI_MAX_ITEMS || nt > KIFMM__MPI_MAX_ITEMS)) {   /* MPI counts are int */
         kifmm__log(c, KIFMM_ERR_INVALID_ARGUMENT, "kifmm_mpi_create: %zu sources and %zu targets on this rank: at most "
-                   "%d each", ns, nt, INT_MAX / 8);
+                   "%d each", ns, nt, KIFMM__MPI_MAX_ITEMS);
         st = KIFMM_ERR_INVALID_ARGUMENT;
     }
     st = kifmm__mpi_agree(m->comm, c, st, "checking the points");
@@ -878,6 +897,7 @@ static kifmm__mpi *kifmm__mpi_new(const kifmm_config *c, MPI_Comm comm) {
     if (!m) return NULL;
     memset(m, 0, sizeof *m);
     m->al = c->allocator;
+    m->cfg_log = *c;
     m->comm = MPI_COMM_NULL;
     m->size = size;
     MPI_Comm_rank(comm, &m->rank);

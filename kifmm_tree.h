@@ -1248,10 +1248,6 @@ KIFMM__FN kifmm_status kifmm__tree_build_opt(kifmm_tree *t, const kifmm_allocato
     if (!smort || !tmort) goto oom;
     t0 = kifmm__now();
     if (!kifmm__sort_points(t, sources, ns, t->src, t->src_perm, smort)) goto oom;
-    if (opt && opt->agree) {                        /* before the first collective of the refinement */
-        stage = 1;
-        if (!opt->agree(opt->user, 1)) goto oom;
-    }
     if (targets == sources && nt == ns) {           /* one sort serves both */
         memcpy(t->tgt, t->src, 3 * ns * sizeof *t->tgt);
         memcpy(t->tgt_perm, t->src_perm, ns * sizeof *t->tgt_perm);
@@ -1259,7 +1255,8 @@ KIFMM__FN kifmm_status kifmm__tree_build_opt(kifmm_tree *t, const kifmm_allocato
     } else if (!kifmm__sort_points(t, targets, nt, t->tgt, t->tgt_perm, tmort))
         goto oom;
     t1 = kifmm__now();
-    stage = 1;
+    stage = 1;                                      /* every failure from here on is agreed */
+    if (opt && opt->agree && !opt->agree(opt->user, 1)) goto oom;   /* (before the refinement's first collective) */
     made = kifmm__split_sets(t, smort, tmort, split, &deepest, opt) && kifmm__make_boxes(t, split, deepest, smort, tmort);
     if (opt && opt->counts && (st = opt->counts(opt->user, t, made)) != KIFMM_OK) goto fail;
     st = KIFMM_ERR_OUT_OF_MEMORY;

@@ -12,12 +12,13 @@ WEAK_N=${WEAK_N:-2.5e5}
 ORDER=${ORDER:-6}
 DISTS=${DISTS:-"cube sphere"}
 REPS=${REPS:-3}
+machine=$(machine_line)   # (before OMP_NUM_THREADS=1: nproc obeys it)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 mpicc -std=c99 -O3 -march=native -fopenmp -Wall -Wextra -I"$ROOT" "$BENCH_DIR/mpi_bench.c" -o "$BUILD/mpi_bench" -lm
 log="$RESULTS/mpi_scaling.log" md="$RESULTS/mpi_scaling.md"
 {
   echo "# bench/mpi_scaling.sh, $(date -Iseconds)"
-  echo "# machine: $(machine_line); $(mpirun --version | head -n1)"
+  echo "# machine: $machine; $(mpirun --version | head -n1); one OpenMP thread per rank"
   echo "# source: $(source_line)"
 } >"$log"
 for dist in $DISTS; do

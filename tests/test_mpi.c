@@ -292,8 +292,8 @@ static void test_bad_input(void) {
 static void test_alloc_failures(int quick) {
     kifmm_config c;
     size_t n = 1500, i;
-    double *x = tu_new_points(n, TU_SPHERE), *q, *p;
-    local l = take(x, n, TU_SPHERE, 6);
+    double *x = tu_new_points(n, TU_SPHERE), *xt = tu_new_points(n, TU_CUBE), *q, *p;
+    local l = take(x, n, TU_SPHERE, 6), lt = take(xt, n, TU_CUBE, 2);   /* (targets apart: their own sort) */
     tu_alloc a;
     long k, step = quick ? 7 : nranks <= 2 ? 1 : 4, tried = 0;   /* (every point at 1-2 ranks) */
     int done = 0;
@@ -301,13 +301,13 @@ static void test_alloc_failures(int quick) {
     c.order = 4;
     c.threads = 1;
     q = (double *)malloc((l.n + 1) * sizeof *q);
-    p = (double *)malloc((l.n + 1) * sizeof *p);
+    p = (double *)malloc((l.n + lt.n + 1) * sizeof *p);
     for (i = 0; i < l.n; i++) q[i] = tu_rand() - 0.5;
     for (k = 0; !done && k < 100000; k += step) {
         kifmm *f = NULL;
         kifmm_status st, se = KIFMM_OK;
         c.allocator = tu_allocator(&a, rank == nranks - 1 ? k : -1);
-        st = kifmm_mpi_create(&f, &c, MPI_COMM_WORLD, l.x, l.n, l.x, l.n);
+        st = kifmm_mpi_create(&f, &c, MPI_COMM_WORLD, l.x, l.n, lt.x, lt.n);
         CHECK(same_everywhere((int)st), "allocation %ld failing: create statuses differ", k);
         CHECK(st == KIFMM_OK || st == KIFMM_ERR_OUT_OF_MEMORY, "allocation %ld failing: %s", k, kifmm_status_string(st));
         if (st == KIFMM_OK) {
@@ -333,14 +333,14 @@ static void test_alloc_failures(int quick) {
         kifmm *f = NULL;
         kifmm_status st;
         c.allocator = tu_allocator(&a, -1);
-        st = kifmm_mpi_create(&f, &c, MPI_COMM_WORLD, l.x, l.n, l.x, l.n);
+        st = kifmm_mpi_create(&f, &c, MPI_COMM_WORLD, l.x, l.n, l.x, l.n);   /* (then to separate targets) */
         CHECK(st == KIFMM_OK, "set_points sweep: create %s", kifmm_status_string(st));
         if (st == KIFMM_OK) kifmm_evaluate(f, q, p0, NULL);
         for (k = 0, done = 0; st == KIFMM_OK && !done && k < 100000; k += step) {
             double e;
             long before = a.calls;
             a.fail_at = rank == nranks - 1 ? before + k : -1;
-            st = kifmm_set_points(f, l2.x, l2.n, l2.x, l2.n);
+            st = kifmm_set_points(f, l2.x, l2.n, lt.x, lt.n);
             a.fail_at = -1;
             CHECK(same_everywhere((int)st), "set_points, allocation %ld failing: statuses differ", k);
             if (st == KIFMM_OK) { done = 1; k0 = k; break; }
@@ -361,8 +361,8 @@ static void test_alloc_failures(int quick) {
         free(x2); free(p0);
     }
     if (rank == 0) printf("allocator failing on rank %d: %ld failure points tried, same status everywhere\n", nranks - 1, tried);
-    drop(&l);
-    free(x); free(q); free(p);
+    drop(&l); drop(&lt);
+    free(x); free(xt); free(q); free(p);
 }
 
 /* no points anywhere, and points on one rank only */
