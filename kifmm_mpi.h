@@ -97,7 +97,7 @@ typedef struct kifmm__mpi {
     int *need;                         /* boxes summed from the received parts */
     size_t nneed;
     int leaf_lo, leaf_hi;              /* own leaves: tree.leaf[leaf_lo .. leaf_hi - 1] */
-    int range[KIFMM_MAX_DEPTH + 1][4]; /* per level: boxes over own leaves, V sources they read (kifmm__eval.range) */
+    int range[KIFMM_MAX_DEPTH + 1][2]; /* per level: the boxes over the own leaves (kifmm__eval.range) */
     double work;
     /* during an evaluation */
     const kifmm_eval_desc *udesc;
@@ -492,7 +492,7 @@ static void kifmm__mpi_ranges(kifmm__mpi *m, const kifmm_tree *t, const int *spa
     for (l = 0; l <= KIFMM_MAX_DEPTH; l++) {
         int r[2] = {INT_MAX, -1};
         for (b = t->level_begin[l]; b < t->level_begin[l + 1]; b++) {
-            if (span[2 * b] >= m->leaf_hi || span[2 * b + 1] < m->leaf_lo) continue;
+            if (m->leaf_lo >= m->leaf_hi || span[2 * b] >= m->leaf_hi || span[2 * b + 1] < m->leaf_lo) continue;
             if (b < r[0]) r[0] = b;
             if (b > r[1]) r[1] = b;
             stored[b] = 1;
@@ -501,7 +501,6 @@ static void kifmm__mpi_ranges(kifmm__mpi *m, const kifmm_tree *t, const int *spa
         }
         m->range[l][0] = r[1] >= 0 ? r[0] : 0;
         m->range[l][1] = r[1] + 1;
-        m->range[l][2] = m->range[l][3] = 0;
     }
     for (b = 1; b < t->nboxes; b++) {
         int p = t->parent[b], pl = kifmm__key_level(t->key[p]);

@@ -271,9 +271,8 @@ typedef struct kifmm__eval {
     int    *leaf_src, *leaf_tgt;  /* leaves with sources, with targets, in box (level) order */
     int     nleaf_src, nleaf_tgt;
     /* distributed (kifmm_mpi.h): per level, the boxes this rank works on, [own lo, own hi) (M2M and
-       L2L parents, M2L targets) and [V source lo, hi) (the M2L's compressed multipoles); on one
-       node (has_range 0) every box of the level */
-    int     has_range, range[KIFMM_MAX_DEPTH + 1][4];
+       L2L parents, M2L targets); on one node (has_range 0) every box of the level */
+    int     has_range, range[KIFMM_MAX_DEPTH + 1][2];
     /* where each box's multipole and local vectors live: slot[b] of nslot per density set, or -1
        (not stored); slots follow box order, so level l's are slot_off[l] .. + slot_cnt[l] - 1. On
        one node slot is NULL: every box, slot = box; a distributed rank stores only what it reads */
@@ -299,7 +298,7 @@ typedef struct kifmm__eval {
 KIFMM__FN kifmm_status kifmm__eval_init(kifmm__eval *e, const kifmm__ops *ops, int nops, const kifmm_tree *tree,
                                         const kifmm__kernel *kern, const kifmm__kernel *near, const kifmm_blas *blas,
                                         int nthreads, int ndmax, const unsigned char *stored);
-/* the slot of box b's vectors (kifmm__eval.slot_lo) */
+/* the slot of box b's vectors (kifmm__eval.slot) */
 KIFMM__FN size_t kifmm__slot(const kifmm__eval *e, int b);
 KIFMM__FN void kifmm__eval_free(kifmm__eval *e, const kifmm_allocator *alloc);
 
