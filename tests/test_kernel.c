@@ -93,6 +93,41 @@ int test_kernel_run(void) {
         free(s); free(q); free(soa); free(p1); free(gs); free(p2); free(g2);
     }
 
+    {   /* pairs closer than float's range among ordinary ones (the AVX2 path's estimate fails there
+           and its target vector is summed again): 40 sources, 13 targets, target 5 at 1e-25 and
+           target 9 at 3e-21 from a source, target 6 on one; each target against its own sum */
+        double s4[4 * 40], t3[3 * 13], p[13], g[39], worst_p = 0, worst_g = 0;
+        int a;
+        for (i = 0; i < 4 * 40; i++) s4[i] = tu_rand() - 0.5;
+        for (i = 0; i < 3 * 13; i++) t3[i] = tu_rand() - 0.5;
+        for (a = 0; a < 3; a++) {   /* (near the origin, where such distances are representable) */
+            s4[a * 40 + 7] = (a - 1) * 1e-24;
+            t3[a * 13 + 5] = s4[a * 40 + 7] + (a == 0 ? 1e-25 : 0);
+            t3[a * 13 + 6] = s4[a * 40 + 3];
+            s4[a * 40 + 30] = a == 2 ? 1e-20 : 0;
+            t3[a * 13 + 9] = s4[a * 40 + 30] + (a == 2 ? 3e-21 : 0);
+        }
+        memset(p, 0, sizeof p);
+        memset(g, 0, sizeof g);
+        kifmm__p2p(s4, s4 + 40, s4 + 80, s4 + 120, 40, t3, t3 + 13, t3 + 26, 13, p, g, g + 13, g + 26);
+        for (i = 0; i < 13; i++) {
+            double wp = 0, wg[3] = {0, 0, 0}, gn, ge = 0;
+            for (j = 0; j < 40; j++) {
+                double d[3], r2 = 0;
+                for (a = 0; a < 3; a++) { d[a] = t3[a * 13 + i] - s4[a * 40 + j]; r2 += d[a] * d[a]; }
+                if (r2 == 0) continue;
+                wp += KIFMM_INV_4PI * s4[120 + j] / sqrt(r2);
+                for (a = 0; a < 3; a++) wg[a] -= KIFMM_INV_4PI * s4[120 + j] * d[a] / (r2 * sqrt(r2));
+            }
+            gn = sqrt(wg[0] * wg[0] + wg[1] * wg[1] + wg[2] * wg[2]);
+            for (a = 0; a < 3; a++) ge += (g[a * 13 + i] - wg[a]) * (g[a * 13 + i] - wg[a]);
+            worst_p = fmax(worst_p, fabs(p[i] - wp) / fabs(wp));
+            worst_g = fmax(worst_g, sqrt(ge) / gn);
+            if (p[i] != p[i] || sqrt(ge) != sqrt(ge)) worst_p = 1e300;
+        }
+        printf("near pairs (r = 1e-25, 3e-21, 0) among 40 sources, relative per target: %.2e / %.2e\n", worst_p, worst_g);
+        CHECK(worst_p <= 1e-14 && worst_g <= 1e-14, "near pairs %.2e / %.2e", worst_p, worst_g);
+    }
     {   /* the precompute's kernel matrices (kifmm__kernel_matrix, and the M2L blocks through the same
            kifmm__inv_dist) against 1/(4 pi sqrt(r2)) entry by entry: 21 targets (a partial SIMD
            block), one of them on a source (entry 0), distances 1e-3..1e3 */
