@@ -494,12 +494,75 @@ static void kifmm__ops_array_free(const kifmm_allocator *al, kifmm__ops *ops, in
     kifmm__free(al, ops, (size_t)n * sizeof *ops);
 }
 
+/* Set l of a tree (l < 2 of a per-level kernel: no M2L, there are no V lists there) */
+static kifmm_status kifmm__build_set(const kifmm *f, const kifmm_tree *t, kifmm__ops *o, int l) {
+    const kifmm_config *c = &f->cfg;
+    kifmm__kernel k = f->far;
+    int per_level = f->per_level;
+    double w = per_level ? t->half_width / (double)((uint64_t)1 << l) : 1.0, w0 = 1.0;
+    if (per_level && k.kind == KIFMM_KERNEL_YUKAWA) k.lambda = f->far.lambda * w;   /* on the unit box */
+    if (per_level && k.kind == KIFMM_KERNEL_USER) { w0 = w; k.h = 0; }
+    return kifmm__ops_build(o, &c->allocator, &c->blas, &k, w0, c->order, c->m2l_rank, c->m2l_tolerance, c->seed,
+                            !per_level || l >= 2);
+}
+
+/* Sets reuse .. n-1 into ops. Several per-level sets are built side by side, one thread each (the
+   M2L levels first, levels 0 and 1 are cheap): a set's build has many small parallel regions and
+   serial stretches (the sector SVDs, the core recompression's tail), and one thread per set keeps
+   both cores busy. Each set is then built exactly as with config.threads = 1. Only with the built-in
+   allocator and without CBLAS (the allocator is called from the calling thread only, a threaded
+   cblas_dgemm never from inside a parallel region). On failure the sets built are freed. */
+static kifmm_status kifmm__build_sets(const kifmm *f, const kifmm_tree *t, kifmm__ops *ops, int reuse, int n) {
+    const kifmm_config *c = &f->cfg;
+    kifmm_status st = KIFMM_OK;
+    int l, nb = n - reuse, nthr = 1;
+#ifdef _OPENMP
+    nthr = omp_get_max_threads();
+#endif
+#if defined(_OPENMP) && !defined(KIFMM_USE_CBLAS)
+    if (f->per_level && nthr > 1 && nb > 1 && !c->allocator.alloc_fn && !omp_in_parallel()) {
+        kifmm_status sts[KIFMM_MAX_DEPTH + 1];
+        int order[KIFMM_MAX_DEPTH + 1], m = 0, m2l = 0, side, i;
+        for (l = reuse > 2 ? reuse : 2; l < n; l++) m2l++;
+        side = m2l - m2l % nthr;         /* whole rounds of M2L sets side by side, then the cheap ones; */
+        for (l = reuse > 2 ? reuse : 2; l < n && m < side; l++) order[m++] = l;
+        for (l = reuse; l < 2 && l < n; l++) order[m++] = l;
+        side = m;                        /* the M2L sets a last round would leave a thread idle beside */
+        for (l = n - m2l % nthr; l < n; l++) order[m++] = l;   /* come after, with all the threads */
+        if (side < 2) side = 0;          /* (one alone: with all the threads too) */
+        KIFMM__OMP(omp parallel for schedule(dynamic, 1) num_threads(nthr < side ? nthr : side) if (side >= 2))
+        for (i = 0; i < side; i++) {
+            omp_set_num_threads(1);                     /* (this thread's nested regions only) */
+            sts[order[i]] = kifmm__build_set(f, t, &ops[order[i]], order[i]);
+        }
+        for (i = side; i < m; i++) sts[order[i]] = kifmm__build_set(f, t, &ops[order[i]], order[i]);
+        for (l = reuse; l < n; l++) if (sts[l] != KIFMM_OK) { st = sts[l]; break; }
+        if (st != KIFMM_OK) {
+            kifmm__log(c, st, "precomputing the operators of order %d for a level failed: %s", c->order,
+                       kifmm_status_string(st));
+            for (l = reuse; l < n; l++) if (sts[l] == KIFMM_OK) kifmm__ops_free(&ops[l]);
+        }
+        return st;
+    }
+#endif
+    (void)nthr; (void)nb;
+    for (l = reuse; l < n && st == KIFMM_OK; l++) {
+        st = kifmm__build_set(f, t, &ops[l], l);
+        if (st != KIFMM_OK) {
+            kifmm__log(c, st, "precomputing the operators of order %d%s failed: %s", c->order,
+                       f->per_level ? " for a level" : "", kifmm_status_string(st));
+            while (--l >= reuse) kifmm__ops_free(&ops[l]);      /* (the failed one freed itself) */
+        }
+    }
+    return st;
+}
+
 /* The operator sets for a tree: one for every level (a homogeneous kernel), or one per level
    0 .. depth; sets the old array already has for the same root size are moved over, so
    kifmm_set_points builds only what changed. On failure nothing of the old array is touched. */
 static kifmm_status kifmm__build_ops(kifmm *f, const kifmm_tree *t, kifmm__ops **out, int *nout, int *moved) {
     const kifmm_config *c = &f->cfg;
-    int per_level = f->per_level, n = per_level ? t->depth + 1 : 1, l, reuse = 0;
+    int per_level = f->per_level, n = per_level ? t->depth + 1 : 1, reuse = 0;
     kifmm__ops *ops;
     kifmm_status st = KIFMM_OK;
     double t0 = kifmm__now();
@@ -513,20 +576,10 @@ static kifmm_status kifmm__build_ops(kifmm *f, const kifmm_tree *t, kifmm__ops *
     }
     memset(ops, 0, (size_t)n * sizeof *ops);
     if (reuse) memcpy(ops, f->ops, (size_t)reuse * sizeof *ops);
-    for (l = reuse; l < n && st == KIFMM_OK; l++) {
-        kifmm__kernel k = f->far;
-        double w = per_level ? t->half_width / (double)((uint64_t)1 << l) : 1.0, w0 = 1.0;
-        if (per_level && k.kind == KIFMM_KERNEL_YUKAWA) k.lambda = f->far.lambda * w;   /* on the unit box */
-        if (per_level && k.kind == KIFMM_KERNEL_USER) { w0 = w; k.h = 0; }
-        st = kifmm__ops_build(&ops[l], &c->allocator, &c->blas, &k, w0, c->order, c->m2l_rank, c->m2l_tolerance,
-                              c->seed, !per_level || l >= 2);
-        if (st != KIFMM_OK) {
-            kifmm__log(c, st, "precomputing the operators of order %d%s failed: %s", c->order,
-                       per_level ? " for a level" : "", kifmm_status_string(st));
-            while (--l >= reuse) kifmm__ops_free(&ops[l]);      /* (the failed one freed itself) */
-            kifmm__free(&c->allocator, ops, (size_t)n * sizeof *ops); /* the moved ones stay the old array's */
-            return st;
-        }
+    st = kifmm__build_sets(f, t, ops, reuse, n);
+    if (st != KIFMM_OK) {
+        kifmm__free(&c->allocator, ops, (size_t)n * sizeof *ops); /* the moved ones stay the old array's */
+        return st;
     }
     *out = ops;
     *nout = n;

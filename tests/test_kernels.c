@@ -389,11 +389,44 @@ static void test_user_nan(void) {
     CHECK(kifmm_create(&f, &c, x, 10, x, 10) == KIFMM_ERR_NUMERICAL && f == NULL, "NaN from the user kernel");
 }
 
+/* 1/r, NaN for pairs closer than 0.1: a per-level kernel (no homogeneity) whose deeper levels'
+   operators fail and whose coarser ones do not */
+static void user_nan_near(const double *t, size_t nt, const double *s, size_t ns, const double *q, double *v, void *u) {
+    size_t i, j;
+    (void)u;
+    for (i = 0; i < nt; i++)
+        for (j = 0; j < ns; j++) {
+            double dx = t[3 * i] - s[3 * j], dy = t[3 * i + 1] - s[3 * j + 1], dz = t[3 * i + 2] - s[3 * j + 2];
+            double r2 = dx * dx + dy * dy + dz * dz;
+            if (r2 > 0) v[i] += (r2 < 1e-2 ? NAN : 1 / sqrt(r2)) * q[j];
+        }
+}
+
+/* the per-level sets built side by side (built-in allocator, several threads): one failing set
+   gives KIFMM_ERR_NUMERICAL and every other set is freed (the sanitizer build's leak check) */
+static void test_user_nan_levels(void) {
+    size_t n = 3000, i;
+    double *x = (double *)malloc(3 * n * sizeof *x);
+    kifmm_config c;
+    kifmm *f = NULL;
+    for (i = 0; i < 3 * n; i++) x[i] = tu_rand();
+    memset(&c, 0, sizeof c);
+    c.order = 3;
+    c.leaf_size = 2;             /* depth 5: levels 2-5 side by side, 4 and 5 failing */
+    c.kernel.kind = KIFMM_KERNEL_USER;
+    c.kernel.source_dim = c.kernel.target_dim = 1;
+    c.kernel.homogeneity = NAN;
+    c.kernel.eval = user_nan_near;
+    CHECK(kifmm_create(&f, &c, x, n, x, n) == KIFMM_ERR_NUMERICAL && f == NULL, "NaN from some levels' operators");
+    free(x);
+}
+
 int main(int argc, char **argv) {
     quick = argc > 1 && strcmp(argv[1], "quick") == 0;
     tu_seed(5);
     test_user_agrees();
     test_user_nan();
+    test_user_nan_levels();
     test_levels();
     test_yukawa();
     test_stokes();
