@@ -494,24 +494,37 @@ static void kifmm__ops_array_free(const kifmm_allocator *al, kifmm__ops *ops, in
     kifmm__free(al, ops, (size_t)n * sizeof *ops);
 }
 
+#ifdef KIFMM_USE_CBLAS
+/* the built-in GEMM as a hook: the sets built side by side must not call a threaded cblas_dgemm
+   from inside the parallel region (only there: kifmm_create inside the caller's parallel region
+   keeps the CBLAS results of a one-thread run) */
+static void kifmm__builtin_hook(int ta, int tb, int m, int n, int k, double alpha, const double *a, int lda,
+                                const double *b, int ldb, double beta, double *c, int ldc, void *user) {
+    (void)user;
+    kifmm__dgemm_builtin(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+#endif
+
 /* Set l of a tree (l < 2 of a per-level kernel: no M2L, there are no V lists there) */
-static kifmm_status kifmm__build_set(const kifmm *f, const kifmm_tree *t, kifmm__ops *o, int l) {
+static kifmm_status kifmm__build_set(const kifmm *f, const kifmm_tree *t, kifmm__ops *o, int l,
+                                     const kifmm_blas *blas) {
     const kifmm_config *c = &f->cfg;
     kifmm__kernel k = f->far;
     int per_level = f->per_level;
     double w = per_level ? t->half_width / (double)((uint64_t)1 << l) : 1.0, w0 = 1.0;
     if (per_level && k.kind == KIFMM_KERNEL_YUKAWA) k.lambda = f->far.lambda * w;   /* on the unit box */
     if (per_level && k.kind == KIFMM_KERNEL_USER) { w0 = w; k.h = 0; }
-    return kifmm__ops_build(o, &c->allocator, &c->blas, &k, w0, c->order, c->m2l_rank, c->m2l_tolerance, c->seed,
+    return kifmm__ops_build(o, &c->allocator, blas, &k, w0, c->order, c->m2l_rank, c->m2l_tolerance, c->seed,
                             !per_level || l >= 2);
 }
 
 /* Sets reuse .. n-1 into ops. Several per-level sets are built side by side, one thread each (the
    M2L levels first, levels 0 and 1 are cheap): a set's build has many small parallel regions and
    serial stretches (the sector SVDs, the core recompression's tail), and one thread per set keeps
-   both cores busy. Each set is then built exactly as with config.threads = 1. Only with the built-in
-   allocator and without CBLAS (the allocator is called from the calling thread only, a threaded
-   cblas_dgemm never from inside a parallel region). On failure the sets built are freed. */
+   both cores busy. Each set is then built exactly as with config.threads = 1 and no CBLAS (with
+   CBLAS its GEMMs take the built-in one: a threaded cblas_dgemm must not run inside a parallel
+   region). Only with the built-in allocator (a caller's is called from the calling thread only).
+   On failure the sets built are freed. */
 static kifmm_status kifmm__build_sets(const kifmm *f, const kifmm_tree *t, kifmm__ops *ops, int reuse, int n) {
     const kifmm_config *c = &f->cfg;
     kifmm_status st = KIFMM_OK;
@@ -519,10 +532,14 @@ static kifmm_status kifmm__build_sets(const kifmm *f, const kifmm_tree *t, kifmm
 #ifdef _OPENMP
     nthr = omp_get_max_threads();
 #endif
-#if defined(_OPENMP) && !defined(KIFMM_USE_CBLAS)
+#if defined(_OPENMP)
     if (f->per_level && nthr > 1 && nb > 1 && !c->allocator.alloc_fn && !omp_in_parallel()) {
         kifmm_status sts[KIFMM_MAX_DEPTH + 1];
         int order[KIFMM_MAX_DEPTH + 1], m = 0, m2l = 0, side, i;
+        kifmm_blas side_blas = c->blas;
+#ifdef KIFMM_USE_CBLAS
+        if (!side_blas.dgemm) side_blas.dgemm = kifmm__builtin_hook;
+#endif
         for (l = reuse > 2 ? reuse : 2; l < n; l++) m2l++;
         side = m2l - m2l % nthr;         /* whole rounds of M2L sets side by side, then the cheap ones; */
         for (l = reuse > 2 ? reuse : 2; l < n && m < side; l++) order[m++] = l;
@@ -533,9 +550,9 @@ static kifmm_status kifmm__build_sets(const kifmm *f, const kifmm_tree *t, kifmm
         KIFMM__OMP(omp parallel for schedule(dynamic, 1) num_threads(nthr < side ? nthr : side) if (side >= 2))
         for (i = 0; i < side; i++) {
             omp_set_num_threads(1);                     /* (this thread's nested regions only) */
-            sts[order[i]] = kifmm__build_set(f, t, &ops[order[i]], order[i]);
+            sts[order[i]] = kifmm__build_set(f, t, &ops[order[i]], order[i], &side_blas);
         }
-        for (i = side; i < m; i++) sts[order[i]] = kifmm__build_set(f, t, &ops[order[i]], order[i]);
+        for (i = side; i < m; i++) sts[order[i]] = kifmm__build_set(f, t, &ops[order[i]], order[i], &c->blas);
         for (l = reuse; l < n; l++) if (sts[l] != KIFMM_OK) { st = sts[l]; break; }
         if (st != KIFMM_OK) {
             kifmm__log(c, st, "precomputing the operators of order %d for a level failed: %s", c->order,
@@ -547,7 +564,7 @@ static kifmm_status kifmm__build_sets(const kifmm *f, const kifmm_tree *t, kifmm
 #endif
     (void)nthr; (void)nb;
     for (l = reuse; l < n && st == KIFMM_OK; l++) {
-        st = kifmm__build_set(f, t, &ops[l], l);
+        st = kifmm__build_set(f, t, &ops[l], l, &c->blas);
         if (st != KIFMM_OK) {
             kifmm__log(c, st, "precomputing the operators of order %d%s failed: %s", c->order,
                        f->per_level ? " for a level" : "", kifmm_status_string(st));
