@@ -528,18 +528,16 @@ static kifmm_status kifmm__build_set(const kifmm *f, const kifmm_tree *t, kifmm_
 static kifmm_status kifmm__build_sets(const kifmm *f, const kifmm_tree *t, kifmm__ops *ops, int reuse, int n) {
     const kifmm_config *c = &f->cfg;
     kifmm_status st = KIFMM_OK;
-    int l, nb = n - reuse, nthr = 1;
+    int order[KIFMM_MAX_DEPTH + 1], built[KIFMM_MAX_DEPTH + 1], l, m = 0, side = 0, i, nthr = 1;
+    kifmm_blas side_blas = c->blas;
 #ifdef _OPENMP
     nthr = omp_get_max_threads();
 #endif
-#if defined(_OPENMP)
-    if (f->per_level && nthr > 1 && nb > 1 && !c->allocator.alloc_fn && !omp_in_parallel()) {
-        kifmm_status sts[KIFMM_MAX_DEPTH + 1];
-        int order[KIFMM_MAX_DEPTH + 1], m = 0, m2l = 0, side, i;
-        kifmm_blas side_blas = c->blas;
 #ifdef KIFMM_USE_CBLAS
-        if (!side_blas.dgemm) side_blas.dgemm = kifmm__builtin_hook;
+    if (!side_blas.dgemm) side_blas.dgemm = kifmm__builtin_hook;
 #endif
+    if (f->per_level && nthr > 1 && n - reuse > 1 && !c->allocator.alloc_fn && !kifmm__in_parallel()) {
+        int m2l = 0;
         for (l = reuse > 2 ? reuse : 2; l < n; l++) m2l++;
         side = m2l - m2l % nthr;         /* whole rounds of M2L sets side by side, then the cheap ones; */
         for (l = reuse > 2 ? reuse : 2; l < n && m < side; l++) order[m++] = l;
@@ -547,29 +545,27 @@ static kifmm_status kifmm__build_sets(const kifmm *f, const kifmm_tree *t, kifmm
         side = m;                        /* the M2L sets a last round would leave a thread idle beside */
         for (l = n - m2l % nthr; l < n; l++) order[m++] = l;   /* come after, with all the threads */
         if (side < 2) side = 0;          /* (one alone: with all the threads too) */
-        KIFMM__OMP(omp parallel for schedule(dynamic, 1) num_threads(nthr < side ? nthr : side) if (side >= 2))
-        for (i = 0; i < side; i++) {
-            omp_set_num_threads(1);                     /* (this thread's nested regions only) */
-            sts[order[i]] = kifmm__build_set(f, t, &ops[order[i]], order[i], &side_blas);
-        }
-        for (i = side; i < m; i++) sts[order[i]] = kifmm__build_set(f, t, &ops[order[i]], order[i], &c->blas);
-        for (l = reuse; l < n; l++) if (sts[l] != KIFMM_OK) { st = sts[l]; break; }
-        if (st != KIFMM_OK) {
-            kifmm__log(c, st, "precomputing the operators of order %d for a level failed: %s", c->order,
-                       kifmm_status_string(st));
-            for (l = reuse; l < n; l++) if (sts[l] == KIFMM_OK) kifmm__ops_free(&ops[l]);
-        }
-        return st;
-    }
+    } else
+        for (l = reuse; l < n; l++) order[m++] = l;
+    for (l = 0; l < n; l++) built[l] = 0;
+    KIFMM__OMP(omp parallel for schedule(dynamic, 1) num_threads(nthr < side ? nthr : side) if (side >= 2))
+    for (i = 0; i < side; i++) {
+        kifmm_status si;
+#ifdef _OPENMP
+        omp_set_num_threads(1);                         /* (this thread's nested regions only) */
 #endif
-    (void)nthr; (void)nb;
-    for (l = reuse; l < n && st == KIFMM_OK; l++) {
-        st = kifmm__build_set(f, t, &ops[l], l, &c->blas);
-        if (st != KIFMM_OK) {
-            kifmm__log(c, st, "precomputing the operators of order %d%s failed: %s", c->order,
-                       f->per_level ? " for a level" : "", kifmm_status_string(st));
-            while (--l >= reuse) kifmm__ops_free(&ops[l]);      /* (the failed one freed itself) */
-        }
+        si = kifmm__build_set(f, t, &ops[order[i]], order[i], &side_blas);
+        built[order[i]] = si == KIFMM_OK ? 1 : -(int)si;
+    }
+    for (i = 0; i < side; i++) if (built[order[i]] < 0 && st == KIFMM_OK) st = (kifmm_status)-built[order[i]];
+    for (i = side; i < m && st == KIFMM_OK; i++) {     /* the rest with all the threads, up to a failure */
+        st = kifmm__build_set(f, t, &ops[order[i]], order[i], &c->blas);
+        built[order[i]] = st == KIFMM_OK;
+    }
+    if (st != KIFMM_OK) {
+        kifmm__log(c, st, "precomputing the operators of order %d%s failed: %s", c->order,
+                   f->per_level ? " for a level" : "", kifmm_status_string(st));
+        for (l = reuse; l < n; l++) if (built[l] > 0) kifmm__ops_free(&ops[l]);   /* (a failed one freed itself) */
     }
     return st;
 }
